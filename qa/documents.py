@@ -1,0 +1,752 @@
+"""Loading documents and reading their metadata from their text.
+
+Public API:
+
+* ``load_document(path)``: one ``.txt``/``.md``/``.docx``/``.pdf`` file -> ``Document``.
+* ``iter_documents(path, errors)``: a file or a folder (recursive, sorted), including
+  JSONL corpora (BEIR format, ``.jsonl`` or ``.jsonl.gz``), streamed one document at a
+  time. A bad file or line is reported and the others still load.
+* ``extract_metadata(text)``: type, number, issuer, district, date, period, years and
+  title read from a document's (normalised) text; no per-document hand-typed values.
+
+Where metadata comes from, weakest first: what ``extract_metadata`` reads from the
+text, then a JSONL record's own non-empty fields, then a sidecar file
+``<file>.meta.json`` (or ``<stem>.meta.json``) next to a document file.
+
+Problems are ``DocumentError``s naming the file (and line). Fatal ones (the file
+cannot be read at all) raise from ``load_document``; non-fatal ones (a malformed
+sidecar: the document loads without it) go to the ``errors`` list, or to the log as a
+warning when no list is given.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+import logging
+import re
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from qa.text import normalize
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Document:
+    id: str                      # file stem, or the record id of a JSONL corpus
+    text: str                    # normalised with qa.text.normalize
+    title: str = ""
+    type: str = ""               # "nghị quyết", "báo cáo", "tin bài", ... ("" if unknown)
+    number: str = ""             # e.g. "21/NQ-HĐND"
+    issuer: str = ""             # e.g. "HĐND quận Bắc Từ Liêm"
+    district: str = ""           # e.g. "Bắc Từ Liêm"
+    date: str = ""               # ISO date, "" if unknown
+    period: str = ""             # e.g. "2021", "6 tháng cuối năm 2020", "2020-2025"
+    years: list[int] = field(default_factory=list)  # years the period covers
+    source: str = ""             # path or record origin
+
+
+class DocumentError(ValueError):
+    """A document (file, JSONL line or sidecar) that cannot be used as it is."""
+
+    def __init__(self, path: str | Path, message: str, line: int | None = None):
+        self.path = str(path)
+        self.message = message
+        self.line = line
+        where = self.path if line is None else f"{self.path} line {line}"
+        super().__init__(f"{where}: {message}")
+
+
+# Fields that metadata (extracted, record or sidecar) can set on a Document.
+META_FIELDS = ("title", "type", "number", "issuer", "district", "date", "period", "years")
+
+FILE_SUFFIXES = (".txt", ".md", ".docx", ".pdf")
+CORPUS_SUFFIXES = (".jsonl", ".jsonl.gz")
+SIDECAR_SUFFIX = ".meta.json"
+
+
+# --------------------------------------------------------------------------- API
+
+
+def load_document(path: Path, errors: list[DocumentError] | None = None) -> Document:
+    """Read one document file; raise ``DocumentError`` if it cannot be used.
+
+    ``errors`` only receives non-fatal problems (a malformed sidecar).
+    """
+    path = Path(path)
+    kind = _suffix(path)
+    if kind in CORPUS_SUFFIXES:
+        raise DocumentError(path, "a JSONL corpus holds many documents; load it with iter_documents")
+    if kind not in FILE_SUFFIXES:
+        supported = ", ".join(FILE_SUFFIXES + CORPUS_SUFFIXES)
+        raise DocumentError(path, f"unsupported file type {kind or '(none)'!r}; supported: {supported}")
+    if not path.is_file():
+        raise DocumentError(path, "no such file")
+    text = normalize(_READERS[kind](path))
+    if not text.strip():
+        raise DocumentError(path, "empty document (no text)")
+    meta = extract_metadata(text)
+    sidecar = _find_sidecar(path)
+    if sidecar is not None:
+        try:
+            meta = _merge(meta, _read_sidecar(sidecar))
+        except DocumentError as exc:
+            _report(exc, errors)
+    return Document(id=path.stem, text=text, source=str(path), **meta)
+
+
+def iter_documents(path: Path, errors: list[DocumentError] | None = None) -> Iterator[Document]:
+    """Yield the documents of a file or folder, one at a time.
+
+    A folder is walked recursively in sorted order; hidden files/folders, sidecars and
+    files of other types are skipped. A bad file, a bad JSONL line or a duplicate id is
+    appended to ``errors`` (logged as a warning if ``errors`` is None) and the rest
+    still loads.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DocumentError(path, "no such file or folder")
+    seen: set[str] = set()
+    for file in _document_files(path):
+        for doc in _load_file(file, errors):
+            if doc.id in seen:
+                _report(DocumentError(doc.source, f"duplicate document id {doc.id!r}; skipped"), errors)
+                continue
+            seen.add(doc.id)
+            yield doc
+
+
+def extract_metadata(text: str) -> dict[str, Any]:
+    """Metadata read from a document's normalised text ("" / [] where not found)."""
+    head, tail = _head(text), text[-_TAIL_CHARS:]
+    news = _is_news(head)
+    number = _number(head) or _number(tail)
+    title = _news_headline(head) if news else _title(head)
+    issuer = _issuer(head, tail)
+    district = _district_of(issuer)
+    if not issuer and not district:
+        # No formal header (news posts): the district the text keeps talking about.
+        district = _most_mentioned_district(text)
+        if district and _UBND_MENTION.search(text):
+            issuer = f"UBND quận {district}"
+    period = _period(title)
+    return {
+        "title": title,
+        "type": "tin bài" if news else _doc_type(head, tail, number),
+        "number": number,
+        "issuer": issuer or _labelled(head, _ISSUER_LABEL),
+        "district": district,
+        "date": _date(head, tail),
+        "period": period,
+        "years": _years_of(period),
+    }
+
+
+# ----------------------------------------------------------------- files and folders
+
+
+def _suffix(path: Path) -> str:
+    name = path.name.lower()
+    if name.endswith(".jsonl.gz"):
+        return ".jsonl.gz"
+    return path.suffix.lower()
+
+
+def _document_files(path: Path) -> Iterator[Path]:
+    if path.is_file():
+        yield path
+        return
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        relative = file.relative_to(path).parts
+        if any(part.startswith(".") for part in relative):
+            continue  # hidden files and folders (.git, editor swap files, ...)
+        if file.name.lower().endswith(SIDECAR_SUFFIX):
+            continue
+        if _suffix(file) in FILE_SUFFIXES + CORPUS_SUFFIXES:
+            yield file
+        else:
+            log.debug("skipping %s: not a supported document type", file)
+
+
+def _load_file(file: Path, errors: list[DocumentError] | None) -> Iterator[Document]:
+    if _suffix(file) in CORPUS_SUFFIXES:
+        yield from _iter_jsonl(file, errors)
+        return
+    try:
+        yield load_document(file, errors)
+    except DocumentError as exc:
+        _report(exc, errors)
+
+
+def _report(error: DocumentError, errors: list[DocumentError] | None) -> None:
+    if errors is None:
+        log.warning("%s", error)
+    else:
+        errors.append(error)
+
+
+# --------------------------------------------------------------------------- readers
+
+
+def _decode(path: Path, data: bytes, line: int | None = None) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        byte = data[exc.start]
+        raise DocumentError(
+            path, f"not UTF-8 text (byte 0x{byte:02x} at position {exc.start}); save it as UTF-8", line
+        ) from None
+
+
+def _read_text(path: Path) -> str:
+    return _decode(path, path.read_bytes())
+
+
+def _read_docx(path: Path) -> str:
+    import docx  # imported late: only needed for .docx files
+    from docx.table import Table
+
+    try:
+        document = docx.Document(str(path))
+        blocks = [
+            _docx_table_text(block) if isinstance(block, Table) else block.text
+            for block in document.iter_inner_content()
+        ]
+    except Exception as exc:  # python-docx raises many unrelated types on corrupt files
+        raise DocumentError(path, f"not a readable .docx file ({type(exc).__name__}: {exc})") from None
+    # Blank line between paragraphs, as in the .txt corpus files.
+    return "\n\n".join(b for b in blocks if b.strip())
+
+
+def _docx_table_text(table: Any) -> str:
+    """One row a line, cells joined by TAB (how tables look in the .txt files)."""
+    rows = []
+    for row in table.rows:
+        cells, previous = [], None
+        for cell in row.cells:
+            if cell._tc is previous:
+                continue  # a merged cell is returned once per grid column it spans
+            previous = cell._tc
+            cells.append(" ".join(cell.text.split()))
+        rows.append("\t".join(cells))
+    return "\n".join(rows)
+
+
+def _read_pdf(path: Path) -> str:
+    from pypdf import PdfReader  # imported late: only needed for .pdf files
+
+    try:
+        reader = PdfReader(str(path))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise DocumentError(path, "the PDF is password-protected")
+        text = "\n".join(page.extract_text() or "" for page in reader.pages)
+    except DocumentError:
+        raise
+    except Exception as exc:  # pypdf raises many unrelated types on corrupt files
+        raise DocumentError(path, f"not a readable PDF ({type(exc).__name__}: {exc})") from None
+    if not text.strip():
+        raise DocumentError(path, "the PDF has no text layer (scanned?); run OCR first")
+    return text
+
+
+_READERS = {".txt": _read_text, ".md": _read_text, ".docx": _read_docx, ".pdf": _read_pdf}
+
+
+# ----------------------------------------------------------------------- JSONL corpora
+
+
+def _iter_jsonl(path: Path, errors: list[DocumentError] | None) -> Iterator[Document]:
+    """Stream a BEIR-style corpus: one ``{"_id"|"id", "title", "text", ...}`` per line."""
+    opener = gzip.open if _suffix(path) == ".jsonl.gz" else open
+    line = 0
+    try:
+        with opener(path, "rb") as lines:
+            for line, raw in enumerate(lines, start=1):
+                if not raw.strip():
+                    continue
+                try:
+                    yield _record_document(path, line, raw)
+                except DocumentError as exc:
+                    _report(exc, errors)
+    except (OSError, EOFError) as exc:  # unreadable or truncated (gzip) file
+        _report(DocumentError(path, f"cannot read past line {line} ({exc})"), errors)
+
+
+def _record_document(path: Path, line: int, raw: bytes) -> Document:
+    try:
+        record = json.loads(_decode(path, raw, line))
+    except json.JSONDecodeError as exc:
+        raise DocumentError(path, f"invalid JSON ({exc.msg} at column {exc.colno})", line) from None
+    if not isinstance(record, dict):
+        raise DocumentError(path, "not a JSON object", line)
+    doc_id = record.get("_id", record.get("id"))
+    if doc_id is None or str(doc_id).strip() == "":
+        raise DocumentError(path, 'record has no "_id" or "id"', line)
+    text = record.get("text")
+    text = normalize(text) if isinstance(text, str) else ""
+    if not text.strip():
+        raise DocumentError(path, f"record {doc_id!r} has no text", line)
+    # A record's own non-empty fields win over what is read from its text.
+    meta = _merge(extract_metadata(text), _clean_fields(record, path, strict=False))
+    return Document(id=str(doc_id), text=text, source=f"{path}:{line}", **meta)
+
+
+# ------------------------------------------------------------------------- overrides
+
+
+def _find_sidecar(path: Path) -> Path | None:
+    """``x.txt.meta.json`` (preferred) or ``x.meta.json`` next to ``x.txt``."""
+    for candidate in (path.with_name(path.name + SIDECAR_SUFFIX), path.with_name(path.stem + SIDECAR_SUFFIX)):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _read_sidecar(sidecar: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(_decode(sidecar, sidecar.read_bytes()))
+    except json.JSONDecodeError as exc:
+        raise DocumentError(sidecar, f"invalid JSON ({exc.msg}, line {exc.lineno}); ignored") from None
+    if not isinstance(data, dict):
+        raise DocumentError(sidecar, "must hold a JSON object of metadata fields; ignored")
+    return _clean_fields(data, sidecar, strict=True)
+
+
+def _clean_fields(data: dict[str, Any], origin: Path, strict: bool) -> dict[str, Any]:
+    """Metadata fields of a record or sidecar, normalised; empty values dropped.
+
+    Strict (sidecars, written by hand): unknown keys and bad values are errors.
+    Lenient (corpus records): other keys are the record's own business, and a bad
+    value is ignored in favour of the extracted one.
+    """
+    unknown = sorted(set(data) - set(META_FIELDS))
+    if strict and unknown:
+        raise DocumentError(origin, f"unknown field(s) {', '.join(unknown)}; allowed: {', '.join(META_FIELDS)}; ignored")
+    fields: dict[str, Any] = {}
+    for key in META_FIELDS:
+        value = data.get(key)
+        if value in (None, "", []):
+            continue
+        try:
+            fields[key] = _clean_value(key, value)
+        except ValueError as exc:
+            if strict:
+                raise DocumentError(origin, f"field {key!r}: {exc}; ignored") from None
+    return fields
+
+
+def _clean_value(key: str, value: Any) -> Any:
+    if key == "years":
+        values = value if isinstance(value, list) else [value]
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            raise ValueError("must be a list of years (integers)")
+        return sorted(set(values))
+    if not isinstance(value, str):
+        raise ValueError("must be a string")
+    value = " ".join(normalize(value).split())
+    if key == "date":
+        iso = _iso_from_text(value)
+        if not iso:
+            raise ValueError(f"{value!r} is not a date (YYYY-MM-DD)")
+        return iso
+    return value.lower() if key == "type" else value
+
+
+def _merge(meta: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    merged = {**meta, **overrides}
+    # Keep derived fields consistent with an overridden source field.
+    if "period" in overrides and "years" not in overrides:
+        merged["years"] = _years_of(merged["period"])
+    if "issuer" in overrides and "district" not in overrides:
+        merged["district"] = _district_of(merged["issuer"]) or meta["district"]
+    return merged
+
+
+# ------------------------------------------------------------- metadata: text regions
+
+_HEAD_CHARS = 8000   # the header (issuer, number, place and date, title) is at the top ...
+_TAIL_CHARS = 3000   # ... or in the signature / authentication block at the end
+# Where the header stops: the legal bases ("Căn cứ ..."), the first article, or a
+# letter's addressee (web pages put their own furniture after short letters).
+_BODY_START = re.compile(r"(?m)^[\s*_]*(?:Căn cứ|Điều 1\b|Kính gửi)")
+
+
+def _head(text: str) -> str:
+    head = text[:_HEAD_CHARS]
+    match = _BODY_START.search(head)
+    return head[: match.start()] if match else head
+
+
+def _clean_line(line: str) -> str:
+    """A line without markdown emphasis, table pipes or separator rules."""
+    line = re.sub(r"[*_#|]+", " ", line)
+    line = " ".join(line.split())
+    return "" if re.fullmatch(r"[-–—=.…]*", line) else line
+
+
+def _lines(region: str) -> list[str]:
+    return [_clean_line(line) for line in region.split("\n")]
+
+
+def _labelled(region: str, label: str) -> str:
+    """A "**Label:** | value" field of a document page's metadata table."""
+    match = re.search(rf"{label}\s*:[\s*|]*([^\n|*]+)", region)
+    return " ".join(match.group(1).split()) if match else ""
+
+
+# -------------------------------------------------------------------- metadata: type
+
+# Title lines of official documents, in upper case ("NGHỊ QUYẾT", "BÁO CÁO TÓM TẮT").
+_TYPES = (
+    "văn bản hợp nhất", "thông tư liên tịch", "nghị quyết", "quyết định", "nghị định",
+    "thông tư", "bộ luật", "luật", "pháp lệnh", "hiến pháp", "chỉ thị", "kế hoạch",
+    "báo cáo", "thông báo", "thông cáo", "công văn", "công điện", "tờ trình",
+    "chương trình", "hướng dẫn", "kết luận", "quy định", "quy chế", "điều lệ", "đề án",
+    "biên bản", "lệnh",
+)
+# The type code of a document number ("21/NQ-HĐND", "13/2021/TT-BLĐTBXH").
+_NUMBER_CODES = {
+    "NQ": "nghị quyết", "QĐ": "quyết định", "NĐ": "nghị định", "TT": "thông tư",
+    "TTLT": "thông tư liên tịch", "CT": "chỉ thị", "KH": "kế hoạch", "BC": "báo cáo",
+    "TB": "thông báo", "CĐ": "công điện", "TTr": "tờ trình", "CTr": "chương trình",
+    "HD": "hướng dẫn", "KL": "kết luận", "VBHN": "văn bản hợp nhất", "L": "luật",
+}
+_VBHN = re.compile(r"(?m)^[\s*]*(?:XÁC THỰC )?VĂN BẢN HỢP NHẤT\b")
+# The preamble of a consolidated text: "Luật ... số 84/2015/QH13 ..., được sửa đổi, bổ sung bởi:"
+_CONSOLIDATED = re.compile(r"được\s+sửa\s+đổi,\s+bổ\s+sung\s+bởi\s*:")
+_ABOUT = re.compile(r"(?m)^[\s*_]*V/v\b")  # "V/v ..." (về việc): the subject line of a letter
+_TYPE_LABEL = r"Loại văn bản"
+
+
+def _type_line(line: str) -> tuple[str, str] | None:
+    """``("nghị quyết", rest)`` if ``line`` is an upper-case document-type title line."""
+    if not line or line != line.upper() or not re.search(r"[^\W\d_]", line):
+        return None
+    for name in _TYPES:
+        upper = name.upper()
+        if line == upper or line.startswith(upper + " "):
+            return name, line[len(upper):].strip(" :-")
+    return None
+
+
+def _type_lines(head: str) -> Iterator[tuple[int, str, str, list[str]]]:
+    """(line index, type, rest of the line, all lines) of each type title line.
+
+    A title split over two lines ("QUYẾT" / "ĐỊNH") is joined first.
+    """
+    lines = _lines(head)
+    for i, line in enumerate(lines):
+        found = _type_line(line)
+        if found is None and i + 1 < len(lines) and line and line == line.upper():
+            found = _type_line(f"{line} {lines[i + 1]}")
+            if found and found[1] == lines[i + 1]:
+                found = None  # the next line did not complete a type word
+            elif found:
+                lines[i + 1] = ""  # consumed
+        if found:
+            yield i, found[0], found[1], lines
+
+
+def _doc_type(head: str, tail: str, number: str) -> str:
+    code = _number_code(number)
+    if code == "văn bản hợp nhất" or _VBHN.search(head) or _VBHN.search(tail) or _CONSOLIDATED.search(head):
+        return "văn bản hợp nhất"  # a consolidation carries its original's title line
+    type_line = next(_type_lines(head), None)
+    about = _ABOUT.search(head)
+    if about and (type_line is None or head.count("\n", 0, about.start()) < type_line[0]):
+        return "công văn"  # a letter's "V/v" subject comes before any other title line
+    if type_line:
+        return type_line[1]
+    labelled = _labelled(head, _TYPE_LABEL).lower()
+    return labelled if labelled in _TYPES else code
+
+
+def _number_code(number: str) -> str:
+    for part in re.split(r"[/-]", number)[1:]:
+        if part in _NUMBER_CODES:
+            return _NUMBER_CODES[part]
+    return ""
+
+
+# ------------------------------------------------------------------ metadata: number
+
+# "Số: 21/NQ-HĐND", "Số: 01 /NQ-HĐND", "Luật số: 11/2012/QH13", "Nghị quyết số: 17/2022/UBTVQH15",
+# "**Số hiệu:** | 5721/QĐ-UBND"
+_NUMBER = re.compile(
+    r"(?m)^[\s*|#_]*(?:[^\W\d_]+\s+){0,2}[Ss]ố(?:\s+hiệu)?\s*:[\s*|_]*"
+    r"(\d+[\w.]*(?:\s*[/-]\s*[A-ZĐ0-9][\w.&]*)+)"
+)
+
+
+def _number(region: str) -> str:
+    for match in _NUMBER.finditer(region):
+        number = re.sub(r"\s+", "", match.group(1)).rstrip(".")
+        if re.search(r"[A-ZĐ]", number):  # a real number has a type/issuer code, not just digits
+            return number
+    return ""
+
+
+# -------------------------------------------------------------------- metadata: date
+
+_SEP = r"[\s*]+"  # words of a date may be split over lines or wrapped in markdown
+_DMY = rf"[Nn]gày{_SEP}(\d{{1,2}}){_SEP}tháng{_SEP}(\d{{1,2}}){_SEP}năm{_SEP}(\d{{4}})"
+# "Bắc Từ Liêm, ngày 18 tháng 12 năm 2020": the place name's last word, a comma, the date.
+_PLACE_DATE = re.compile(rf"(\w+),{_SEP}{_DMY}")
+# Resolutions: "... thông qua ngày 18/12/2020" / "thông qua ngày 10 tháng 7 năm 2025".
+_ADOPTED = re.compile(rf"thông qua{_SEP}(?:{_DMY}|ngày (\d{{1,2}})/(\d{{1,2}})/(\d{{4}}))")
+_POSTED = re.compile(r"Ngày đăng:?\s*(\d{1,2})/(\d{1,2})/(\d{4})")  # news post furniture
+_DATE_LABEL = r"Ngày ban hành"
+
+
+def _iso(year: int | str, month: int | str, day: int | str) -> str:
+    try:
+        return dt.date(int(year), int(month), int(day)).isoformat()
+    except ValueError:
+        return ""
+
+
+def _iso_from_text(value: str) -> str:
+    """ISO date from "2020-12-18" or "18/12/2020" ("" if neither)."""
+    if match := re.fullmatch(r"(\d{4})-(\d{1,2})-(\d{1,2})", value):
+        return _iso(*match.groups())
+    if match := re.fullmatch(r"(\d{1,2})/(\d{1,2})/(\d{4})", value):
+        day, month, year = match.groups()
+        return _iso(year, month, day)
+    return ""
+
+
+def _place_date(region: str) -> str:
+    for match in _PLACE_DATE.finditer(region):
+        place, day, month, year = match.groups()
+        # A place name ("Hà Nội", "Quận 1"), not a clause ending in a common word.
+        if (place[0].isupper() or place.isdigit()) and (iso := _iso(year, month, day)):
+            return iso
+    return ""
+
+
+def _adopted(region: str) -> str:
+    match = _ADOPTED.search(region)
+    if not match:
+        return ""
+    day, month, year = (g for g in match.groups() if g)
+    return _iso(year, month, day)
+
+
+def _date(head: str, tail: str) -> str:
+    if iso := _place_date(head):
+        return iso
+    if match := _POSTED.search(head):
+        day, month, year = match.groups()
+        return _iso(year, month, day)
+    return _iso_from_text(_labelled(head, _DATE_LABEL)) or _place_date(tail) or _adopted(tail)
+
+
+# ------------------------------------------------------------------- metadata: title
+
+_NEWS_FURNITURE = re.compile(r"(?m)^\s*Ngày đăng\b|View count")
+# Lines that end a title's subject: legal bases, the enacting body, notes in brackets.
+_SUBJECT_END = re.compile(
+    r"^(?:Căn cứ|Kính gửi|\(|HỘI ĐỒNG|[ỦU][YỶ] BAN|CHỦ TỊCH|BỘ TRƯỞNG|THỦ TƯỚNG|QUỐC HỘI|CHÍNH PHỦ)"
+)
+_NAME_TYPES = {"luật", "bộ luật", "pháp lệnh"}  # their subject is a name: "Luật Doanh nghiệp"
+_MAX_SUBJECT_LINES = 6
+
+
+def _is_news(head: str) -> bool:
+    return bool(_NEWS_FURNITURE.search(head))
+
+
+def _news_headline(head: str) -> str:
+    """The line just above the "Ngày đăng ... | View count" line."""
+    lines = head.split("\n")
+    for i, line in enumerate(lines):
+        if _NEWS_FURNITURE.search(line):
+            before = [_clean_line(text) for text in lines[:i]]
+            return next((text for text in reversed(before) if text), "")
+    return ""
+
+
+def _title(head: str) -> str:
+    for index, name, rest, lines in _type_lines(head):
+        if name == "văn bản hợp nhất":
+            continue  # banner above the consolidated document's own title line
+        subject = _subject(lines, index + 1)
+        if name in _NAME_TYPES:  # "LUẬT GIÁ": the rest of the line is the law's name
+            return _compose_title(name, " ".join(filter(None, [rest, subject])))
+        # "BÁO CÁO TÓM TẮT": the rest of the line qualifies the type.
+        return _compose_title(" ".join(filter(None, [name, rest.lower()])), subject)
+    if match := _ABOUT.search(head):  # an official letter: "V/v ..."
+        line = head[match.end():].split("\n", 1)[0]
+        return _compose_title("công văn", "về " + _clean_line(line))
+    return next((line for line in _lines(head) if len(line.split()) >= 3), "")[:200]
+
+
+def _subject(lines: list[str], start: int) -> str:
+    """The subject lines after a type title line, up to a blank line or the body.
+
+    A line after a blank line continues the subject if it starts in lower case or
+    with a number ("... an ninh" / "6 tháng cuối năm 2020").
+    """
+    parts: list[str] = []
+    i = start
+    while i < len(lines) and not lines[i] and not parts and i < start + 3:
+        i += 1  # blank lines between the type line and the subject
+    while i < len(lines) and len(parts) < _MAX_SUBJECT_LINES:
+        line = lines[i]
+        if not line:
+            following = next((l for l in lines[i + 1 : i + 3] if l), "")
+            if not (following[:1].islower() or re.match(r"\d+ (?!\.)", following)):
+                break
+        elif _SUBJECT_END.match(line) or _type_line(line):
+            break
+        else:
+            parts.append(line)
+        i += 1
+    return " ".join(parts)
+
+
+def _compose_title(name: str, subject: str) -> str:
+    """ "Nghị quyết" + "Về kế hoạch ..." -> "Nghị quyết về kế hoạch ..." """
+    subject = re.sub(r"^V/v\b", "về", subject).strip()
+    if subject and subject == subject.upper():
+        subject = subject.lower()  # an all-caps subject: sentence case
+    words = subject.split()
+    if name in _NAME_TYPES and words:
+        subject = subject[:1].upper() + subject[1:]
+    elif len(words) > 1 and words[1][:1].islower():
+        subject = subject[:1].lower() + subject[1:]  # not a proper name ("Hà Nội ...")
+    return f"{name[:1].upper()}{name[1:]} {subject}".strip()[:300]
+
+
+# ------------------------------------------------------------ metadata: issuer, district
+
+_LEVELS = {"QUẬN": "quận", "HUYỆN": "huyện", "THỊ XÃ": "thị xã", "THÀNH PHỐ": "thành phố",
+           "TỈNH": "tỉnh", "PHƯỜNG": "phường", "XÃ": "xã", "THỊ TRẤN": "thị trấn"}
+_DISTRICT_LEVELS = ("quận", "huyện", "thị xã")
+# "HỘI ĐỒNG NHÂN DÂN QUẬN BẮC TỪ LIÊM", "**ỦY BAN NHÂN DÂN **\nTHÀNH PHỐ CẦN THƠ"
+_LOCAL_BODY = re.compile(
+    rf"(HỘI{_SEP}ĐỒNG{_SEP}NHÂN{_SEP}DÂN|HĐND|(?:ỦY|UỶ){_SEP}BAN{_SEP}NHÂN{_SEP}DÂN|UBND){_SEP}"
+    rf"(QUẬN|HUYỆN|THỊ{_SEP}XÃ|THÀNH{_SEP}PHỐ|TỈNH|PHƯỜNG|XÃ|THỊ{_SEP}TRẤN)[ \t]+([^\n*]+)"
+)
+_NOT_PLACE = {"KHÓA", "KHOÁ", "KỲ", "NHIỆM", "TM.", "KT."}  # "... BẮC TỪ LIÊM KHÓA II"
+_CENTRAL_BODIES = {"QUỐC HỘI": "Quốc hội", "CHÍNH PHỦ": "Chính phủ",
+                   "THỦ TƯỚNG CHÍNH PHỦ": "Thủ tướng Chính phủ", "VĂN PHÒNG CHÍNH PHỦ": "Văn phòng Chính phủ"}
+_UBND_MENTION = re.compile(r"\b(?:UBND|HĐND ?& ?UBND|Ủy ban nhân dân) [Qq]uận\b")
+_DISTRICT_MENTION = re.compile(r"\b(?:[Qq]uận|[Hh]uyện|[Tt]hị xã)[ ]+(\w+(?:[ ]+\w+){0,3})")
+_ISSUER_LABEL = r"(?:Nơi|Cơ quan) ban hành"
+
+
+def _issuer(head: str, tail: str) -> str:
+    """The issuing body from the header, else from the signature block."""
+    return _local_body(head) or _central_body(head) or _local_body(tail)
+
+
+def _local_body(region: str) -> str:
+    for match in _LOCAL_BODY.finditer(region):
+        body, level, rest = match.groups()
+        place = _place_name(rest.split(",")[0])
+        if place:
+            short = "HĐND" if body.startswith("H") else "UBND"
+            return f"{short} {_LEVELS[' '.join(level.split())]} {place}"
+    return ""
+
+
+def _place_name(upper: str) -> str:
+    """Title-cased leading upper-case words: "BẮC TỪ LIÊM KHÓA II" -> "Bắc Từ Liêm"."""
+    words = []
+    for word in upper.split():
+        if word in _NOT_PLACE or not (word.isupper() or word.isdigit()):
+            break
+        words.append(word.capitalize())
+    return " ".join(words)
+
+
+def _central_body(head: str) -> str:
+    lines = [line for line in _lines(head) if line]
+    for i, line in enumerate(lines[:12]):
+        if line in _CENTRAL_BODIES:
+            return _CENTRAL_BODIES[line]
+        if line.startswith("BỘ ") and line == line.upper() and not _type_line(line):
+            # "BỘ LAO ĐỘNG - THƯƠNG BINH" / "VÀ XÃ HỘI" is one name over two lines.
+            if i + 1 < len(lines) and lines[i + 1].startswith("VÀ "):
+                line = f"{line} {lines[i + 1]}"
+            return _ministry_name(line)
+    return ""
+
+
+def _ministry_name(upper: str) -> str:
+    """ "BỘ KẾ HOẠCH VÀ ĐẦU TƯ" -> "Bộ Kế hoạch và Đầu tư" (each part after "và", "-", "," capitalised)."""
+    words = upper.lower().split()
+    out = []
+    for i, word in enumerate(words):
+        starts_part = i <= 1 or words[i - 1] in {"và", "-"} or words[i - 1].endswith(",")
+        out.append(word.capitalize() if starts_part and word not in {"và", "-"} else word)
+    return " ".join(out)
+
+
+def _district_of(issuer: str) -> str:
+    match = re.search(rf"\b(?:{'|'.join(_DISTRICT_LEVELS)}) (.+)$", issuer)
+    return match.group(1) if match else ""
+
+
+def _most_mentioned_district(text: str) -> str:
+    """The "quận/huyện X" named most often (at least twice), e.g. "Tây Hồ"."""
+    names = Counter()
+    for match in _DISTRICT_MENTION.finditer(text):
+        words = []
+        for word in match.group(1).split():
+            if not (word[:1].isupper() or (word.isdigit() and not words)):
+                break
+            words.append(word)
+        if words:
+            names[" ".join(words)] += 1
+    if not names:
+        return ""
+    name, count = names.most_common(1)[0]
+    return name if count >= 2 else ""
+
+
+# ------------------------------------------------------------ metadata: period, years
+
+_NOT_A_PERIOD = re.compile(
+    r"ngày\s+\d{1,2}\s+tháng\s+\d{1,2}\s+năm\s+\d{4}"  # a date: "ngày 18 tháng 6 năm 2020"
+    r"|\d{1,2}/\d{1,2}/\d{4}"                          # "18/6/2020"
+    r"|\d+(?:/\d{4})?/[\w-]+"                          # a document number: "84/2020/NĐ-CP"
+)
+_PERIODS = re.compile(
+    r"(?P<range>(?P<first>(?:19|20)\d{2})\s*(?:[-–—]|đến(?: năm)?)\s*(?P<last>(?:19|20)\d{2}))"
+    r"|(?P<part>\d+ tháng (?:đầu|cuối) năm)(?: (?P<part_year>(?:19|20)\d{2}))?"
+    r"|(?P<quarter>quý [IV]+|quý \d)(?: năm)? (?P<quarter_year>(?:19|20)\d{2})"
+    r"|năm (?P<year>(?:19|20)\d{2})",
+    re.IGNORECASE,
+)
+
+
+def _period(title: str) -> str:
+    """What the document is about, from its title: the first period named there."""
+    title = _NOT_A_PERIOD.sub(" ", title)
+    match = _PERIODS.search(title)
+    if not match:
+        return ""
+    if match["range"]:
+        return f"{match['first']}-{match['last']}"
+    if match["part"]:
+        # "6 tháng đầu năm; ... 6 tháng cuối năm 2024": the year is named further on.
+        year = match["part_year"] or next(iter(re.findall(r"\b(?:19|20)\d{2}\b", title[match.end():])), "")
+        return f"{match['part'].lower()} {year}".strip()
+    if match["quarter"]:
+        return f"{match['quarter']} năm {match['quarter_year']}"
+    return match["year"]
+
+
+def _years_of(period: str) -> list[int]:
+    years = [int(y) for y in re.findall(r"\b(?:19|20)\d{2}\b", period)]
+    if len(years) == 2 and 0 <= years[1] - years[0] <= 50:
+        return list(range(years[0], years[1] + 1))
+    return sorted(set(years))

@@ -1,0 +1,27 @@
+"""Shared fixtures: the real corpus, the real model, one real index per session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from qa.config import PROJECT_ROOT, Settings
+
+CORPUS = PROJECT_ROOT / "corpus"
+SHARED = PROJECT_ROOT.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory) -> Settings:
+    # The converted model is cached where `make install` put it (or built once here).
+    cache = Path(os.environ.get("QA_MODEL_CACHE", Path.home() / ".cache" / "qa-models"))
+    return Settings(corpus=CORPUS, index=tmp_path_factory.mktemp("index"), model_cache=cache)
+
+
+@pytest.fixture(scope="session")
+def embedder(settings):
+    from qa.embedding import Embedder
+
+    return Embedder(settings)
