@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8000
 HOST   ?= 127.0.0.1
 
-.PHONY: install index serve test eval bench browser clean
+.PHONY: install index serve test eval bench system-packages clean
 
 install: $(VENV)/.installed
 
@@ -24,11 +24,13 @@ index: install
 serve: index
 	$(BIN)/qa serve --host $(HOST) --port $(PORT)
 
-# Debian's Chromium for the browser test (no browser download at run time).
-browser:
-	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+# Debian's Chromium for the browser test (no browser download at run time),
+# and a Unicode font for the PDF loader test.
+system-packages:
+	@command -v chromium >/dev/null && test -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf || \
+	  (apt-get update -qq && apt-get install -y -qq chromium fonts-dejavu-core >/dev/null)
 
-test: install browser
+test: install system-packages
 	$(BIN)/pytest -q
 
 eval: install

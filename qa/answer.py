@@ -50,13 +50,27 @@ def _spans(text: str, pattern: re.Pattern) -> list[tuple[int, int]]:
     return [(a, b) for a, b in spans if text[a:b].strip()]
 
 
-def _score(folded_span: str, terms: list[str], wants_number: bool) -> float:
+def _present(folded_span: str, aliases: list[tuple[str, str]]) -> set[str]:
+    """Words of the span, plus the words of an alias whose other form is there
+    ("863 GPXD" answers "giấy phép xây dựng")."""
     present = set(_WORD.findall(folded_span))
+    padded = f" {' '.join(_WORD.findall(folded_span))} "
+    for a, b in aliases:
+        a, b = " ".join(_WORD.findall(fold(a))), " ".join(_WORD.findall(fold(b)))
+        if f" {b} " in padded:
+            present.update(a.split())
+        if f" {a} " in padded:
+            present.update(b.split())
+    return present
+
+
+def _score(folded_span: str, terms: list[str], wants_number: bool, aliases: list[tuple[str, str]]) -> float:
+    present = _present(folded_span, aliases)
     score = sum(1.0 + (0.5 if t.isdigit() else 0.0) for t in terms if t in present)
     pairs = sum(1 for a, b in zip(terms, terms[1:]) if f"{a} {b}" in folded_span)
     score += 0.5 * pairs
     if wants_number and _NUMBER.search(folded_span):
-        score += 1.0
+        score *= 1.5
     return score / math.log2(len(folded_span) / 80 + 2)  # prefer the tighter span
 
 
@@ -83,7 +97,7 @@ def best_answer(q, passage) -> tuple[str, int]:
                         break
                     candidates.append((clauses[i][0], clauses[j][1]))
         for start, end in candidates:
-            score = _score(folded[start:end], terms, wants_number)
+            score = _score(folded[start:end], terms, wants_number, q.aliases)
             if score > best_score:
                 best, best_score = (start, end), score
     start, end = best

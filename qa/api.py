@@ -113,8 +113,9 @@ def search_out(response: SearchResponse) -> SearchOut:
 class Service:
     """The open index and its searcher, reopened when ``qa build/add/remove`` changes it."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, embedder=None):
         self.settings = settings
+        self.embedder = embedder
         self.lock = threading.Lock()
         self.searcher: Searcher | None = None
         self._stamp: tuple | None = None
@@ -127,15 +128,17 @@ class Service:
     def get(self) -> Searcher:
         stamp = self._current_stamp()
         if self.searcher is None or stamp != self._stamp:
-            embedder = self.searcher.index.embedder if self.searcher else None
-            self.searcher = Searcher(Index.open(self.settings, embedder))
+            if self.embedder is None and self.searcher is not None:
+                self.embedder = self.searcher.index.embedder  # keep the loaded model across reopenings
+            self.searcher = Searcher(Index.open(self.settings, self.embedder))
             self._stamp = stamp
         return self.searcher
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, embedder=None) -> FastAPI:
+    """The app over the index in ``settings.index``; ``embedder`` shares an already loaded model."""
     settings = settings or Settings()
-    service = Service(settings)
+    service = Service(settings, embedder)
     app = FastAPI(
         title="Tra cứu văn bản HĐND – UBND",
         description="Semantic search and question answering over Vietnamese local-government documents.",

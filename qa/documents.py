@@ -10,13 +10,17 @@ Public API:
   title read from a document's (normalised) text; no per-document hand-typed values.
 
 Where metadata comes from, weakest first: what ``extract_metadata`` reads from the
-text, then a JSONL record's own non-empty fields, then a sidecar file
-``<file>.meta.json`` (or ``<stem>.meta.json``) next to a document file.
+text, then a JSONL record's own non-empty fields, then a sidecar file next to a
+document file: ``x.txt.meta.json`` (preferred) or ``x.meta.json``, a JSON object with
+any of the fields in ``META_FIELDS``. Overriding ``period`` recomputes ``years`` and
+overriding ``issuer`` recomputes ``district`` unless those are given too. Sidecars
+apply to document files, not to the records of a JSONL corpus.
 
 Problems are ``DocumentError``s naming the file (and line). Fatal ones (the file
-cannot be read at all) raise from ``load_document``; non-fatal ones (a malformed
-sidecar: the document loads without it) go to the ``errors`` list, or to the log as a
-warning when no list is given.
+cannot be read at all) raise from ``load_document``; non-fatal ones go to the
+``errors`` list, or to the log as a warning when no list is given. A malformed sidecar
+(bad JSON, unknown field, wrong value) is non-fatal: it is reported and the document
+loads with its extracted metadata, so one typo never drops a document from the index.
 """
 
 from __future__ import annotations
@@ -30,9 +34,12 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qa.text import normalize
+
+if TYPE_CHECKING:
+    from docx.table import Table
 
 log = logging.getLogger(__name__)
 
@@ -88,9 +95,12 @@ def load_document(path: Path, errors: list[DocumentError] | None = None) -> Docu
         raise DocumentError(path, f"unsupported file type {kind or '(none)'!r}; supported: {supported}")
     if not path.is_file():
         raise DocumentError(path, "no such file")
-    text = normalize(_READERS[kind](path))
+    try:
+        text = normalize(_READERS[kind](path))
+    except OSError as exc:
+        raise DocumentError(path, f"cannot read the file ({exc.strerror or exc})") from None
     if not text.strip():
-        raise DocumentError(path, "empty document (no text)")
+        raise DocumentError(path, "empty (no text in it)")
     meta = extract_metadata(text)
     sidecar = _find_sidecar(path)
     if sidecar is not None:
@@ -126,15 +136,16 @@ def extract_metadata(text: str) -> dict[str, Any]:
     """Metadata read from a document's normalised text ("" / [] where not found)."""
     head, tail = _head(text), text[-_TAIL_CHARS:]
     news = _is_news(head)
-    number = _number(head) or _number(tail)
+    number = _number(head) or _number(tail, dated=True)
     title = _news_headline(head) if news else _title(head)
     issuer = _issuer(head, tail)
     district = _district_of(issuer)
-    if not issuer and not district:
-        # No formal header (news posts): the district the text keeps talking about.
-        district = _most_mentioned_district(text)
+    if not issuer:
+        # No formal header (news posts): the district the text keeps talking about,
+        # and its People's Committee if the text names it as the author of what it reports.
+        level, district = _most_mentioned_district(text)
         if district and _UBND_MENTION.search(text):
-            issuer = f"UBND quận {district}"
+            issuer = f"UBND {level} {district}"
     period = _period(title)
     return {
         "title": title,
@@ -205,7 +216,10 @@ def _decode(path: Path, data: bytes, line: int | None = None) -> str:
 
 
 def _read_text(path: Path) -> str:
-    return _decode(path, path.read_bytes())
+    data = path.read_bytes()
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16")  # Windows "Unicode" text files
+    return _decode(path, data)
 
 
 def _read_docx(path: Path) -> str:
@@ -224,7 +238,7 @@ def _read_docx(path: Path) -> str:
     return "\n\n".join(b for b in blocks if b.strip())
 
 
-def _docx_table_text(table: Any) -> str:
+def _docx_table_text(table: Table) -> str:
     """One row a line, cells joined by TAB (how tables look in the .txt files)."""
     rows = []
     for row in table.rows:
@@ -274,8 +288,9 @@ def _iter_jsonl(path: Path, errors: list[DocumentError] | None) -> Iterator[Docu
                     yield _record_document(path, line, raw)
                 except DocumentError as exc:
                     _report(exc, errors)
-    except (OSError, EOFError) as exc:  # unreadable or truncated (gzip) file
-        _report(DocumentError(path, f"cannot read past line {line} ({exc})"), errors)
+    except (OSError, EOFError) as exc:  # unreadable, not gzip, or truncated
+        where = f"after line {line}" if line else "from the start"
+        _report(DocumentError(path, f"unreadable {where} ({exc})"), errors)
 
 
 def _record_document(path: Path, line: int, raw: bytes) -> Document:
@@ -313,6 +328,8 @@ def _read_sidecar(sidecar: Path) -> dict[str, Any]:
         data = json.loads(_decode(sidecar, sidecar.read_bytes()))
     except json.JSONDecodeError as exc:
         raise DocumentError(sidecar, f"invalid JSON ({exc.msg}, line {exc.lineno}); ignored") from None
+    except OSError as exc:
+        raise DocumentError(sidecar, f"cannot read the file ({exc.strerror or exc}); ignored") from None
     if not isinstance(data, dict):
         raise DocumentError(sidecar, "must hold a JSON object of metadata fields; ignored")
     return _clean_fields(data, sidecar, strict=True)
@@ -385,9 +402,8 @@ def _head(text: str) -> str:
 
 def _clean_line(line: str) -> str:
     """A line without markdown emphasis, table pipes or separator rules."""
-    line = re.sub(r"[*_#|]+", " ", line)
-    line = " ".join(line.split())
-    return "" if re.fullmatch(r"[-–—=.…]*", line) else line
+    line = re.sub(r"[*_#|]+|[-–—=.…]{3,}", " ", line)  # "QUỐC HỘI -------" -> "QUỐC HỘI"
+    return " ".join(line.split())
 
 
 def _lines(region: str) -> list[str]:
@@ -420,7 +436,7 @@ _NUMBER_CODES = {
 _VBHN = re.compile(r"(?m)^[\s*]*(?:XÁC THỰC )?VĂN BẢN HỢP NHẤT\b")
 # The preamble of a consolidated text: "Luật ... số 84/2015/QH13 ..., được sửa đổi, bổ sung bởi:"
 _CONSOLIDATED = re.compile(r"được\s+sửa\s+đổi,\s+bổ\s+sung\s+bởi\s*:")
-_ABOUT = re.compile(r"(?m)^[\s*_]*V/v\b")  # "V/v ..." (về việc): the subject line of a letter
+_ABOUT = re.compile(r"(?m)^[\s*_]*[Vv]/[Vv]\b")  # "V/v ..." (về việc): the subject line of a letter
 _TYPE_LABEL = r"Loại văn bản"
 
 
@@ -478,17 +494,26 @@ def _number_code(number: str) -> str:
 
 # "Số: 21/NQ-HĐND", "Số: 01 /NQ-HĐND", "Luật số: 11/2012/QH13", "Nghị quyết số: 17/2022/UBTVQH15",
 # "**Số hiệu:** | 5721/QĐ-UBND"
+# (Not "Mẫu số: 01/BC": the number of a form attached to the document.)
 _NUMBER = re.compile(
-    r"(?m)^[\s*|#_]*(?:[^\W\d_]+\s+){0,2}[Ss]ố(?:\s+hiệu)?\s*:[\s*|_]*"
+    r"(?m)^[\s*|#_]*(?!Mẫu)(?:[^\W\d_]+[ \t]+){0,2}[Ss]ố(?:\s+hiệu)?\s*:[\s*|_]*"
     r"(\d+[\w.]*(?:\s*[/-]\s*[A-ZĐ0-9][\w.&]*)+)"
 )
 
 
-def _number(region: str) -> str:
+def _number(region: str, dated: bool = False) -> str:
+    """The first document number in ``region``.
+
+    ``dated``: only a number followed by its place and date (a signature or
+    authentication block at the end, not a form in an appendix).
+    """
     for match in _NUMBER.finditer(region):
         number = re.sub(r"\s+", "", match.group(1)).rstrip(".")
-        if re.search(r"[A-ZĐ]", number):  # a real number has a type/issuer code, not just digits
-            return number
+        if not re.search(r"[A-ZĐ]", number):
+            continue  # a real number has a type/issuer code, not just digits
+        if dated and not _PLACE_DATE.search(region, match.end(), match.end() + 300):
+            continue
+        return number
     return ""
 
 
@@ -554,6 +579,7 @@ _NEWS_FURNITURE = re.compile(r"(?m)^\s*Ngày đăng\b|View count")
 _SUBJECT_END = re.compile(
     r"^(?:Căn cứ|Kính gửi|\(|HỘI ĐỒNG|[ỦU][YỶ] BAN|CHỦ TỊCH|BỘ TRƯỞNG|THỦ TƯỚNG|QUỐC HỘI|CHÍNH PHỦ)"
 )
+_MOTTO = re.compile(r"CỘNG H[OÒ]À|Độc lập")
 _NAME_TYPES = {"luật", "bộ luật", "pháp lệnh"}  # their subject is a name: "Luật Doanh nghiệp"
 _MAX_SUBJECT_LINES = 6
 
@@ -582,12 +608,13 @@ def _title(head: str) -> str:
         # "BÁO CÁO TÓM TẮT": the rest of the line qualifies the type.
         return _compose_title(" ".join(filter(None, [name, rest.lower()])), subject)
     if match := _ABOUT.search(head):  # an official letter: "V/v ..."
-        line = head[match.end():].split("\n", 1)[0]
-        return _compose_title("công văn", "về " + _clean_line(line))
-    return next((line for line in _lines(head) if len(line.split()) >= 3), "")[:200]
+        lines = _lines(head[match.end():])
+        return _compose_title("công văn", "về " + " ".join(filter(None, [lines[0], _subject(lines, 1, skip=0)])))
+    # Otherwise the first line of some length that is not the national motto.
+    return next((line for line in _lines(head) if len(line.split()) >= 3 and not _MOTTO.match(line)), "")[:200]
 
 
-def _subject(lines: list[str], start: int) -> str:
+def _subject(lines: list[str], start: int, skip: int = 3) -> str:
     """The subject lines after a type title line, up to a blank line or the body.
 
     A line after a blank line continues the subject if it starts in lower case or
@@ -595,15 +622,15 @@ def _subject(lines: list[str], start: int) -> str:
     """
     parts: list[str] = []
     i = start
-    while i < len(lines) and not lines[i] and not parts and i < start + 3:
+    while i < len(lines) and not lines[i] and i < start + skip:
         i += 1  # blank lines between the type line and the subject
     while i < len(lines) and len(parts) < _MAX_SUBJECT_LINES:
         line = lines[i]
         if not line:
             following = next((l for l in lines[i + 1 : i + 3] if l), "")
-            if not (following[:1].islower() or re.match(r"\d+ (?!\.)", following)):
+            if not (following[:1].islower() or re.match(r"\d+ ", following)):
                 break
-        elif _SUBJECT_END.match(line) or _type_line(line):
+        elif _SUBJECT_END.match(line) or _type_line(line) or _PLACE_DATE.search(line):
             break
         else:
             parts.append(line)
@@ -613,9 +640,13 @@ def _subject(lines: list[str], start: int) -> str:
 
 def _compose_title(name: str, subject: str) -> str:
     """ "Nghị quyết" + "Về kế hoạch ..." -> "Nghị quyết về kế hoạch ..." """
-    subject = re.sub(r"^V/v\b", "về", subject).strip()
+    about = re.match(r"(?:[Vv]/[Vv]|[Vv]ề)\b\s*", subject)  # "V/v ..." is short for "về việc"
+    if about:
+        subject = subject[about.end():]
     if subject and subject == subject.upper():
         subject = subject.lower()  # an all-caps subject: sentence case
+    if about:
+        subject = f"về {subject}"
     words = subject.split()
     if name in _NAME_TYPES and words:
         subject = subject[:1].upper() + subject[1:]
@@ -632,13 +663,13 @@ _DISTRICT_LEVELS = ("quận", "huyện", "thị xã")
 # "HỘI ĐỒNG NHÂN DÂN QUẬN BẮC TỪ LIÊM", "**ỦY BAN NHÂN DÂN **\nTHÀNH PHỐ CẦN THƠ"
 _LOCAL_BODY = re.compile(
     rf"(HỘI{_SEP}ĐỒNG{_SEP}NHÂN{_SEP}DÂN|HĐND|(?:ỦY|UỶ){_SEP}BAN{_SEP}NHÂN{_SEP}DÂN|UBND){_SEP}"
-    rf"(QUẬN|HUYỆN|THỊ{_SEP}XÃ|THÀNH{_SEP}PHỐ|TỈNH|PHƯỜNG|XÃ|THỊ{_SEP}TRẤN)[ \t]+([^\n*]+)"
+    rf"(QUẬN|HUYỆN|THỊ{_SEP}XÃ|THÀNH{_SEP}PHỐ|TỈNH|PHƯỜNG|XÃ|THỊ{_SEP}TRẤN)[ \t]+([^\n*]+)(?:\n([^\n*]*))?"
 )
 _NOT_PLACE = {"KHÓA", "KHOÁ", "KỲ", "NHIỆM", "TM.", "KT."}  # "... BẮC TỪ LIÊM KHÓA II"
 _CENTRAL_BODIES = {"QUỐC HỘI": "Quốc hội", "CHÍNH PHỦ": "Chính phủ",
                    "THỦ TƯỚNG CHÍNH PHỦ": "Thủ tướng Chính phủ", "VĂN PHÒNG CHÍNH PHỦ": "Văn phòng Chính phủ"}
-_UBND_MENTION = re.compile(r"\b(?:UBND|HĐND ?& ?UBND|Ủy ban nhân dân) [Qq]uận\b")
-_DISTRICT_MENTION = re.compile(r"\b(?:[Qq]uận|[Hh]uyện|[Tt]hị xã)[ ]+(\w+(?:[ ]+\w+){0,3})")
+_UBND_MENTION = re.compile(r"\b(?:UBND|HĐND ?& ?UBND|Ủy ban nhân dân) (?:[Qq]uận|[Hh]uyện|[Tt]hị xã)\b")
+_DISTRICT_MENTION = re.compile(r"\b([Qq]uận|[Hh]uyện|[Tt]hị xã)[ ]+(\w+(?:[ ]+\w+){0,3})")
 _ISSUER_LABEL = r"(?:Nơi|Cơ quan) ban hành"
 
 
@@ -649,8 +680,11 @@ def _issuer(head: str, tail: str) -> str:
 
 def _local_body(region: str) -> str:
     for match in _LOCAL_BODY.finditer(region):
-        body, level, rest = match.groups()
+        body, level, rest, next_line = match.groups()
         place = _place_name(rest.split(",")[0])
+        if len(place.split()) == 1 and next_line and len(next_line.split()) == 1:
+            # "THÀNH PHỐ HÀ" / "NỘI": a name wrapped onto the next line.
+            place = f"{place} {_place_name(next_line)}".strip()
         if place:
             short = "HĐND" if body.startswith("H") else "UBND"
             return f"{short} {_LEVELS[' '.join(level.split())]} {place}"
@@ -695,21 +729,21 @@ def _district_of(issuer: str) -> str:
     return match.group(1) if match else ""
 
 
-def _most_mentioned_district(text: str) -> str:
-    """The "quận/huyện X" named most often (at least twice), e.g. "Tây Hồ"."""
-    names = Counter()
+def _most_mentioned_district(text: str) -> tuple[str, str]:
+    """("quận", "Tây Hồ"): the district named most often (at least twice), or ("", "")."""
+    names: Counter[tuple[str, str]] = Counter()
     for match in _DISTRICT_MENTION.finditer(text):
         words = []
-        for word in match.group(1).split():
+        for word in match.group(2).split():
             if not (word[:1].isupper() or (word.isdigit() and not words)):
-                break
+                break  # "quận Tây Hồ phát triển": the name ends at the first lower-case word
             words.append(word)
         if words:
-            names[" ".join(words)] += 1
+            names[match.group(1).lower(), " ".join(words)] += 1
     if not names:
-        return ""
-    name, count = names.most_common(1)[0]
-    return name if count >= 2 else ""
+        return "", ""
+    (level, name), count = names.most_common(1)[0]
+    return (level, name) if count >= 2 else ("", "")
 
 
 # ------------------------------------------------------------ metadata: period, years
@@ -723,6 +757,7 @@ _PERIODS = re.compile(
     r"(?P<range>(?P<first>(?:19|20)\d{2})\s*(?:[-–—]|đến(?: năm)?)\s*(?P<last>(?:19|20)\d{2}))"
     r"|(?P<part>\d+ tháng (?:đầu|cuối) năm)(?: (?P<part_year>(?:19|20)\d{2}))?"
     r"|(?P<quarter>quý [IV]+|quý \d)(?: năm)? (?P<quarter_year>(?:19|20)\d{2})"
+    r"|(?P<until>đến năm (?:19|20)\d{2})"
     r"|năm (?P<year>(?:19|20)\d{2})",
     re.IGNORECASE,
 )
@@ -742,6 +777,8 @@ def _period(title: str) -> str:
         return f"{match['part'].lower()} {year}".strip()
     if match["quarter"]:
         return f"{match['quarter']} năm {match['quarter_year']}"
+    if match["until"]:
+        return match["until"].lower()
     return match["year"]
 
 

@@ -175,11 +175,17 @@ class Query:
     folded: str
     accented: bool                 # the user typed diacritics
     restored: str                  # diacritics restored (== text when typed with them)
-    expanded: list[str]            # abbreviation expansions and abbreviations, both ways
+    # (form in the query, folded; its other form): ("bhyt", "bảo hiểm y tế"), ("giay phep xay dung", "GPXD")
+    aliases: list[tuple[str, str]]
     years: set[int] = field(default_factory=set)
     period: str = ""               # "6 tháng đầu năm 2024"
     districts: list[str] = field(default_factory=list)   # named, and in the index
     places: list[str] = field(default_factory=list)      # named districts no document is about
+
+    @property
+    def expanded(self) -> list[str]:
+        """Abbreviation expansions and abbreviations of the query's words, both ways."""
+        return list(dict.fromkeys(other for _, other in self.aliases))
 
     @property
     def dense_text(self) -> str:
@@ -241,18 +247,18 @@ def understand(raw: str, lexicon: Lexicon) -> Query:
     folded_words = _SYLLABLE.findall(folded)
     restored = text if accented else " ".join(restore_diacritics(folded_words, lexicon.forms))
 
-    expanded: list[str] = []
+    aliases: list[tuple[str, str]] = []
     for word in _SYLLABLE.findall(text):
         expansion = lexicon.abbreviations.get(fold(word))
         if expansion and (word.isupper() or fold(word) not in lexicon.forms or len(word) >= 4):
-            expanded.append(expansion)
+            aliases.append((fold(word), expansion))
     padded = f" {' '.join(folded_words)} "
     for phrase, abbr in lexicon.expansions.items():
         if f" {phrase} " in padded:
-            expanded.append(abbr.upper())
+            aliases.append((phrase, abbr.upper()))
     years, period = _periods(folded)
     districts = [name for key, name in lexicon.districts.items() if f" {key} " in padded]
     # "Nam Từ Liêm" contains "Từ Liêm" but not "Bắc Từ Liêm": compare whole names
     places = [p for p in PLACES if f" {fold(p)} " in padded and p not in districts
               and not any(fold(p) in fold(d) for d in districts)]
-    return Query(raw, text, folded, accented, restored, list(dict.fromkeys(expanded)), years, period, districts, places)
+    return Query(raw, text, folded, accented, restored, aliases, years, period, districts, places)

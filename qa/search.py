@@ -38,9 +38,13 @@ class Weights:
     """Fusion and re-scoring weights, chosen on the development set
     (``qa tune``; see eval/README.md), not guessed."""
 
+    # "rrf": reciprocal rank fusion (ranks only); "score": a convex combination
+    # of the max-normalised bm25 and the min-max-normalised cosine, which keeps
+    # how far ahead a candidate is (dense cosines on these documents are all close).
+    fusion: str = "score"
     rrf_k: float = 60.0
-    lexical: float = 1.0
-    dense: float = 1.0
+    lexical: float = 0.7
+    dense: float = 0.3
     bm25: tuple[float, float, float] = (1.0, 1.0, 0.3)  # words, folded, context columns
     period: float = 0.3
     district: float = 0.2
@@ -170,9 +174,14 @@ class Searcher:
     def fuse(self, lexical: list[tuple[int, float]], dense: list[tuple[int, float]]) -> dict[int, float]:
         w = self.weights
         scores: dict[int, float] = {}
-        for weight, ranked in ((w.lexical, lexical), (w.dense, dense)):
-            for rank, (pid, _) in enumerate(ranked):
-                scores[pid] = scores.get(pid, 0.0) + weight / (w.rrf_k + rank + 1)
+        if w.fusion == "rrf":
+            for weight, ranked in ((w.lexical, lexical), (w.dense, dense)):
+                for rank, (pid, _) in enumerate(ranked):
+                    scores[pid] = scores.get(pid, 0.0) + weight / (w.rrf_k + rank + 1)
+            return scores
+        for weight, ranked in ((w.lexical, _max_normalised(lexical)), (w.dense, _min_max_normalised(dense))):
+            for pid, value in ranked:
+                scores[pid] = scores.get(pid, 0.0) + weight * value
         return scores
 
     def rescore(self, q: Query, scores: dict[int, float], passages: dict[int, PassageRecord]) -> dict[int, float]:
@@ -228,6 +237,18 @@ class Searcher:
             results.append(Result(passage, docs[passage.doc_id], score, answer, start, highlights(q, passage, answer, start)))
         took = (time.perf_counter() - started) * 1000
         return SearchResponse(query, q, results, len(ranked), took, mode, dict(dense))
+
+
+def _max_normalised(ranked: list[tuple[int, float]]) -> list[tuple[int, float]]:
+    top = max((s for _, s in ranked), default=0.0)
+    return [(pid, s / top) for pid, s in ranked] if top > 0 else []
+
+
+def _min_max_normalised(ranked: list[tuple[int, float]]) -> list[tuple[int, float]]:
+    if not ranked:
+        return []
+    lo, hi = min(s for _, s in ranked), max(s for _, s in ranked)
+    return [(pid, (s - lo) / (hi - lo) if hi > lo else 1.0) for pid, s in ranked]
 
 
 def _or(terms: list[str]) -> str:

@@ -33,7 +33,7 @@ import numpy as np
 
 from qa.chunking import CHUNKER_VERSION, Passage, chunk_document
 from qa.config import Settings
-from qa.documents import Document, DocumentError, iter_documents, load_document
+from qa.documents import Document, DocumentError, iter_documents
 from qa.query import abbreviation_runs, choose_expansions
 from qa.text import NORMALIZER_VERSION, fold, segment
 
@@ -438,7 +438,7 @@ class Index:
     def add(self, path: Path) -> list[str]:
         """Index the document(s) at ``path``; a changed file replaces its old passages."""
         errors: list[DocumentError] = []
-        docs = list(iter_documents(path, errors)) if path.is_dir() else [load_document(path)]
+        docs = list(iter_documents(path, errors))
         changed = []
         for doc in docs:
             row = self.con.execute("SELECT hash FROM documents WHERE id = ?", (doc.id,)).fetchone()

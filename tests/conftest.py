@@ -25,3 +25,20 @@ def embedder(settings):
     from qa.embedding import Embedder
 
     return Embedder(settings)
+
+
+@pytest.fixture(scope="session")
+def built_index(settings, embedder):
+    """The real corpus, indexed once per test session (the index the API serves)."""
+    from qa.store import Index, build_index
+
+    report = build_index(settings.corpus, settings, embedder=embedder, progress=False)
+    assert report.errors == []
+    return Index.open(settings, embedder)
+
+
+@pytest.fixture(scope="session")
+def searcher(built_index):
+    from qa.search import Searcher
+
+    return Searcher(built_index)

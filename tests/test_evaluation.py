@@ -1,0 +1,174 @@
+"""qa.evaluation: metric values on a hand-written run, and smoke runs of the
+runner on a tiny BEIR dataset and on the development set (real model, real index)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from qa import evaluation as ev
+from qa.config import PROJECT_ROOT
+
+TINY = Path(__file__).parent / "data" / "tiny-beir"
+DEV = PROJECT_ROOT / "eval" / "datasets" / "district-docs"
+MODES = ["lexical", "dense", "hybrid"]
+
+
+# --------------------------------------------------------------------------- metrics, by hand
+
+# qrels of tiny-beir (q4 -> d6 is judged non-relevant, score 0; q6 has no qrels)
+QRELS = {"q1": {"d1": 1}, "q2": {"d2": 1}, "q3": {"d3": 1, "d4": 1}, "q4": {"d5": 1}, "q5": {"d6": 1}}
+RUN = {
+    "q1": ["d1", "d2"],                          # rank 1
+    "q2": ["d1", "d2", "d3"],                    # rank 2
+    "q3": ["d3", "d5", "d4"],                    # relevant at ranks 1 and 3 (of 2 relevant)
+    "q4": ["d6", "d1", "d2", "d3", "d4", "d5"],  # rank 6
+    "q5": [],                                    # retrieved nothing
+}
+
+
+def test_read_qrels_drops_non_relevant():
+    assert ev.read_qrels(TINY / "qrels" / "test.tsv") == QRELS
+
+
+def test_metrics_of_a_hand_written_run():
+    means, per_query = ev.compute_metrics(QRELS, RUN)
+    # Hit@1: q1, q3 -> 2/5
+    assert means["hit_rate@1"] == pytest.approx(0.4)
+    # Hit@5: q1, q2, q3 -> 3/5 (q4's relevant is at rank 6)
+    assert means["hit_rate@5"] == pytest.approx(0.6)
+    # Recall@10: q1, q2, q3 (both), q4 -> 4/5
+    assert means["recall@10"] == pytest.approx(0.8)
+    # MRR@10: (1 + 1/2 + 1 + 1/6 + 0) / 5 = 0.5333…
+    assert means["mrr@10"] == pytest.approx((1 + 1 / 2 + 1 + 1 / 6) / 5)
+    # nDCG@10 (binary gains): q1 1; q2 1/log2(3); q3 (1 + 1/log2(4)) / (1 + 1/log2(3));
+    # q4 1/log2(7); q5 0
+    ndcg = [1, 1 / math.log2(3), (1 + 1 / math.log2(4)) / (1 + 1 / math.log2(3)), 1 / math.log2(7), 0]
+    assert means["ndcg@10"] == pytest.approx(sum(ndcg) / 5)
+    assert per_query["q3"]["ndcg@10"] == pytest.approx(0.919720789)
+    assert per_query["q5"] == {m: 0.0 for m in ev.METRICS}
+
+
+def test_queries_without_relevant_units_are_excluded():
+    qrels = {**QRELS, "q9": {}}
+    judged, excluded = ev.split_judged(qrels)
+    assert excluded == ["q9"] and set(judged) == set(QRELS)
+    means, per_query = ev.compute_metrics(qrels, {**RUN, "q9": ["d1"]})
+    assert "q9" not in per_query and means["hit_rate@1"] == pytest.approx(0.4)
+    # a query missing from the run counts as retrieving nothing
+    means, _ = ev.compute_metrics(QRELS, {q: r for q, r in RUN.items() if q != "q1"})
+    assert means["hit_rate@1"] == pytest.approx(0.2)
+
+
+def test_document_ranking_keeps_best_rank():
+    assert ev.document_ranking(["d3", "d3", "d1", "d3", "d2", "d1"]) == ["d3", "d1", "d2"]
+
+
+def test_significance_between_runs():
+    perfect = {q: sorted(rel, key=lambda d: -rel[d]) for q, rel in QRELS.items()}
+    rows = ev.significance(QRELS, {"a": RUN, "b": perfect, "c": perfect})
+    assert {(r["a"], r["b"]) for r in rows} == {("a", "b"), ("a", "c"), ("b", "c")}
+    same = [r for r in rows if (r["a"], r["b"]) == ("b", "c")]
+    assert all(r["p"] is None and not r["significant"] for r in same)
+    mrr = next(r for r in rows if (r["a"], r["b"]) == ("a", "b") and r["metric"] == "mrr@10")
+    assert mrr["b_score"] == 1.0 and 0 < mrr["p"] < 1
+
+
+def test_detect_kind():
+    assert ev.detect_kind(TINY) == ev.BEIR_KIND
+    assert ev.detect_kind(DEV) == ev.DEV_KIND
+    with pytest.raises(ValueError):
+        ev.detect_kind(TINY / "qrels")
+
+
+# --------------------------------------------------------------------------- smoke runs
+
+
+def _check_report(report: dict, output: Path, name: str) -> None:
+    for suffix in ("json", "md", "png"):
+        path = output / f"{name}.{suffix}"
+        assert path.is_file() and path.stat().st_size > 0, path
+    saved = json.loads((output / f"{name}.json").read_text(encoding="utf-8"))
+    assert saved["settings"]["modes"] == MODES
+    for mode in MODES:
+        for metric in ev.METRICS:
+            assert 0.0 <= saved["metrics"][mode][metric] <= 1.0, (mode, metric)
+        lat = saved["latency"]["modes"][mode]
+        assert 0 < lat["p50"] <= lat["p95"] <= lat["max"]
+    assert saved["latency"]["embed_query"]["p50"] > 0
+    assert saved["latency"]["modes"]["hybrid"]["p50_over_embed_p50"] > 0
+    assert all(set(q["modes"]) == set(MODES) for q in saved["queries_detail"])
+    assert "| hybrid |" in (output / f"{name}.md").read_text(encoding="utf-8")
+
+
+def test_beir_smoke(tmp_path, settings, embedder, capsys):
+    dataset = shutil.copytree(TINY, tmp_path / "tiny-beir")
+    s = settings.model_copy(update={"index": tmp_path / "index"})
+    report = ev.main(dataset, MODES, k=10, limit=None, output=tmp_path / "reports", settings=s,
+                     embedder=embedder, progress=False)
+    _check_report(report, tmp_path / "reports", "tiny-beir")
+    assert report["dataset"]["level"] == "document" and report["dataset"]["judged"] == 5  # q6: no qrels
+    assert report["index"]["documents"] == 6 and report["index"]["built_now"]
+    assert Path(report["index"]["path"]).is_relative_to((tmp_path / "index" / "eval" / "tiny-beir").resolve())
+    assert "# Evaluation: tiny-beir" in capsys.readouterr().out
+    # the per-dataset index is reused while current, rebuilt when the corpus changes
+    data = ev.load_dataset(dataset, s)
+    assert ev.open_index(data, s, embedder, progress=False)[1] is False
+    corpus = dataset / "corpus.jsonl"
+    os.utime(corpus, (corpus.stat().st_atime, corpus.stat().st_mtime + 3600))
+    assert ev.open_index(data, s, embedder, progress=False)[1] is True
+
+
+@pytest.fixture(scope="module")
+def dev_report(tmp_path_factory, settings, embedder, built_index):
+    output = tmp_path_factory.mktemp("reports")
+    report = ev.main(DEV, MODES, k=10, limit=12, output=output, settings=settings, embedder=embedder, progress=False)
+    return report, output
+
+
+def test_devset_smoke(dev_report):
+    report, output = dev_report
+    _check_report(report, output, "district-docs")
+    assert report["dataset"]["queries"] == 12 and report["dataset"]["level"] == "passage"
+    assert report["index"]["built_now"] is False  # the session's current index was reused
+    for mode in MODES:
+        overall = report["answers"][mode]["overall"]
+        assert overall["n"] == 12 and 0.0 <= overall["accuracy"] <= 1.0
+
+
+def test_devset_qrels_come_from_the_index(dev_report, built_index):
+    report, _ = dev_report
+    q001 = next(q for q in report["queries_detail"] if q["id"] == "q001")
+    assert q001["text"] == "chỉ tiêu BHYT năm 2021"
+    rows = built_index.con.execute(
+        "SELECT id FROM passages WHERE doc_id = ? AND instr(text, ?) > 0",
+        ("bac-tu-liem-nq-21-2020-ke-hoach-nam-2021", "91,5"),
+    ).fetchall()
+    expected = {str(r[0]) for r in rows}
+    assert expected and set(q001["relevant"]) == expected
+    queries = ev.load_dataset(DEV, built_index.settings).queries
+    qrels = ev.passage_qrels(built_index, queries)
+    assert set(qrels["q001"]) == expected
+    unanswerable = [q.id for q in queries if not q.answerable]
+    assert unanswerable and not set(unanswerable) & set(qrels)
+
+
+def test_tuning_reuses_candidates_faithfully(dev_report, settings, embedder, tmp_path, monkeypatch):
+    """The tuner's cached fusion + re-scoring reproduces Searcher.search: at the
+    default weights it scores exactly what the evaluation measured for hybrid."""
+    report, _ = dev_report
+    monkeypatch.setattr(ev, "FUSION_GRID", {"rrf_k": (60.0, 20.0), "lexical": (1.0,)})
+    monkeypatch.setattr(ev, "BM25_GRID", ((1.0, 1.0, 0.3),))
+    monkeypatch.setattr(ev, "BOOST_GRID", {"period": (0.3,), "district": (0.2,), "table": (0.2, 0.0), "accent": (0.2,)})
+    monkeypatch.setattr(ev, "COVERAGE_GRID", (0.5, 0.7))
+    monkeypatch.setattr(ev, "COSINE_GRID", (0.80,))
+    result = ev.tune(settings, DEV, embedder=embedder, limit=12, output=tmp_path, progress=False)
+    assert result.default["mrr@10"] == pytest.approx(report["metrics"]["hybrid"]["mrr@10"])
+    assert result.default["hit_rate@1"] == pytest.approx(report["metrics"]["hybrid"]["hit_rate@1"])
+    assert result.best["mrr@10"] >= result.default["mrr@10"]
+    assert len(result.thresholds) == 2 and (tmp_path / "tuning.md").is_file()

@@ -1,0 +1,128 @@
+"""Search on the real corpus with the real model: the questions citizens ask."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa.query import Lexicon, QueryError, understand
+from qa.search import Filters, confident
+from qa.text import fold
+
+NQ21 = "bac-tu-liem-nq-21-2020-ke-hoach-nam-2021"
+BC2024 = "bac-tu-liem-bao-cao-6-thang-dau-nam-2024"
+TAYHO_2025 = "tay-ho-tin-chuong-trinh-toan-khoa-2020-2025"
+
+
+@pytest.mark.parametrize(
+    "query, doc_id, answer",
+    [
+        ("chỉ tiêu BHYT năm 2021", NQ21, ("91,5", "259.195")),
+        ("chi tieu bhyt nam 2021", NQ21, ("91,5", "259.195")),
+        ("thu ngân sách 6 tháng đầu năm 2024", BC2024, "2.979 tỷ đồng"),
+        ("thu ngan sach 6 thang dau nam 2024", BC2024, "2.979 tỷ đồng"),
+        ("số giấy phép xây dựng đã cấp", BC2024, "863 GPXD"),
+        ("tỷ lệ tham gia bảo hiểm y tế toàn dân quận Tây Hồ đến 2025", TAYHO_2025, "95%"),
+        ("quận định tạo bao nhiêu việc làm năm 2021", NQ21, "5.850"),
+    ],
+)
+def test_right_passage_first_with_its_answer(searcher, query, doc_id, answer):
+    """``answer``: the value the top passage and its answer must hold (or one of several)."""
+    response = searcher.search(query, k=5)
+    top = response.results[0]
+    assert top.doc.id == doc_id
+    alternatives = answer if isinstance(answer, tuple) else (answer,)
+    assert any(a in top.passage.text and a in top.answer for a in alternatives), top.answer
+    assert confident(response)
+    # the answer's offsets point at the answer in the passage
+    marks = [h for h in top.highlights if h.kind == "answer"]
+    assert top.passage.text[marks[0].start : marks[0].end] == top.answer
+
+
+def test_bhyt_targets_table_rows(searcher):
+    results = searcher.search("chỉ tiêu BHYT năm 2021", k=5).results
+    texts = [r.passage.text for r in results]
+    assert any("91,5" in t for t in texts[:2])
+    assert any("259.195" in t for t in texts[:3])
+    assert all(r.passage.kind == "table_row" for r in results[:2])
+
+
+def test_highlights_mark_query_words(searcher):
+    top = searcher.search("tỷ lệ bao phủ bảo hiểm y tế", k=1).results[0]
+    marked = {top.passage.text[h.start : h.end].lower() for h in top.highlights if h.kind == "term"}
+    assert any("bảo hiểm y tế" in m for m in marked)
+
+
+def test_modes_differ_and_all_work(searcher):
+    for mode in ("lexical", "dense", "hybrid"):
+        response = searcher.search("thu ngân sách 6 tháng đầu năm 2024", k=10, mode=mode)
+        assert response.mode == mode and len(response.results) == 10
+    # a query without diacritics matches the folded field
+    lexical = searcher.search("thu ngan sach", k=5, mode="lexical").results
+    assert all("ngan sach" in fold(r.passage.text) for r in lexical)
+
+
+def test_filters_restrict(searcher):
+    results = searcher.search("nhiệm vụ trọng tâm", k=20, filters=Filters(district="Tây Hồ")).results
+    assert results and {r.doc.district for r in results} == {"Tây Hồ"}
+    results = searcher.search("nhiệm vụ trọng tâm", k=20, filters=Filters(year=2024)).results
+    assert {r.doc.id for r in results} == {BC2024, TAYHO_2025}  # 2024 is inside 2020-2025
+    results = searcher.search("nhiệm vụ", k=20, filters=Filters(type="nghị quyết")).results
+    assert {r.doc.type for r in results} == {"nghị quyết"}
+    with pytest.raises(QueryError, match="Known values"):
+        searcher.search("nhiệm vụ", filters=Filters(district="Atlantis"))
+
+
+def test_pagination(searcher):
+    first = searcher.search("ngân sách", k=5).results
+    second = searcher.search("ngân sách", k=5, offset=5).results
+    assert {r.passage.id for r in first}.isdisjoint({r.passage.id for r in second})
+
+
+def test_unanswerable_is_not_confident(searcher):
+    assert not confident(searcher.search("thu ngân sách quận Cầu Giấy năm 2024"))
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "x" * 1001, "thu\x00ngân sách"])
+def test_bad_queries_raise_plain_errors(searcher, bad):
+    with pytest.raises(QueryError):
+        searcher.search(bad)
+
+
+def test_period_preference(searcher):
+    top = searcher.search("nhiệm vụ trọng tâm 6 tháng cuối năm 2020", k=3).results[0]
+    assert top.doc.period == "6 tháng cuối năm 2020"
+    top = searcher.search("nhiệm vụ trọng tâm 6 tháng cuối năm 2024", k=3).results[0]
+    assert top.doc.id == BC2024
+
+
+# -- query understanding, on a lexicon of the real index ------------------------------
+
+def test_abbreviations_both_ways(searcher):
+    lexicon = searcher.lexicon
+    assert "bảo hiểm y tế" in understand("chỉ tiêu BHYT", lexicon).expanded
+    assert "BHYT" in understand("tỷ lệ bảo hiểm y tế", lexicon).expanded
+    assert "giải phóng mặt bằng" in understand("tiến độ gpmb", lexicon).expanded
+
+
+def test_mined_abbreviations_come_from_the_corpus(built_index):
+    mined = built_index.mined_abbreviations()
+    assert mined["GPMB"] == "giải phóng mặt bằng"
+    assert mined["TDTT"] == "thể dục thể thao"
+
+
+def test_diacritics_restored_from_corpus(searcher):
+    q = understand("thu ngan sach 6 thang dau nam 2024", searcher.lexicon)
+    assert not q.accented
+    assert q.restored == "thu ngân sách 6 tháng đầu năm 2024"
+    assert q.period == "6 tháng đầu năm 2024" and q.years == {2024}
+
+
+def test_periods_and_places():
+    lexicon = Lexicon.build([], {}, ["Tây Hồ", "Bắc Từ Liêm"])
+    q = understand("kết quả giai đoạn 2020-2025 quận tây hồ", lexicon)
+    assert q.years == set(range(2020, 2026)) and q.period == "2020-2025"
+    assert q.districts == ["Tây Hồ"] and q.places == []
+    q = understand("thu ngân sách quận Cầu Giấy", lexicon)
+    assert q.places == ["Cầu Giấy"]
+    q = understand("Sáu tháng cuối năm 2020", lexicon)
+    assert q.period == "6 tháng cuối năm 2020"
