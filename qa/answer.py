@@ -19,9 +19,10 @@ _SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+(?=[\"“(]?[A-ZĐÀ-Ỹ0-9-])|\n+")
 _CLAUSE_END = re.compile(r"(?<=[;,])\s+|\s+(?=\()")
 _QUANTITY = re.compile(r"\b(bao nhieu|ty le|so luong|chi tieu|muc|so|dat|tang|giam|bao nhieu phan tram)\b")
 _NUMBER = re.compile(r"\d")
+# Function words, accented: folded, "bao" (how much) would also drop "bảo" (insurance).
 _STOP = {
-    "cua", "va", "cac", "nhung", "la", "co", "cho", "trong", "voi", "duoc", "nam", "thi", "de", "tai",
-    "ve", "theo", "mot", "nay", "do", "khong", "gi", "nao", "bao", "nhieu", "the", "o", "da", "se",
+    "của", "và", "các", "những", "là", "có", "cho", "trong", "với", "được", "năm", "thì", "để", "tại",
+    "về", "theo", "một", "này", "đó", "không", "gì", "nào", "bao", "nhiêu", "thế", "ở", "đã", "sẽ",
 }
 MAX_ANSWER_CHARS = 300
 
@@ -34,9 +35,10 @@ class Highlight:
 
 
 def query_terms(q) -> list[str]:
-    """Folded content words of the query and of its abbreviation expansions."""
-    words = _WORD.findall(q.folded) + [w for e in q.expanded for w in _WORD.findall(fold(e))]
-    return list(dict.fromkeys(w for w in words if w not in _STOP or w.isdigit()))
+    """Folded content words of the query (diacritics restored first, so that
+    function words can be told apart) and of its abbreviation expansions."""
+    words = _WORD.findall(q.restored.lower()) + [w for e in q.expanded for w in _WORD.findall(e.lower())]
+    return list(dict.fromkeys(fold(w) for w in words if w not in _STOP))
 
 
 def _spans(text: str, pattern: re.Pattern) -> list[tuple[int, int]]:
@@ -119,7 +121,9 @@ def highlights(q, passage, answer: str, answer_start: int) -> list[Highlight]:
             merged[-1][1] = max(merged[-1][1], end)
         else:
             merged.append([start, end])
-    out = [Highlight(s, e, "term") for s, e in merged]
+    # a lone short syllable ("tế" of "kinh tế") is noise; runs, numbers and longer words are not
+    out = [Highlight(s, e, "term") for s, e in merged
+           if " " in passage.text[s:e] or e - s >= 4 or passage.text[s:e].isdigit()]
     if answer and answer_start >= 0:
         out.insert(0, Highlight(answer_start, answer_start + len(answer), "answer"))
     return out

@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import os
 import threading
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Literal
 
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
+from starlette.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
 from qa.config import Settings
 from qa.query import MAX_QUERY_CHARS, QueryError
-from qa.search import Filters, Result, Searcher, SearchResponse, confident
+from qa.search import Filters, Result, Searcher, SearchResponse, confident, sibling_rows
 from qa.store import Index, StoreError
 
 STATIC = Path(__file__).parent / "static"
@@ -62,11 +64,18 @@ class SearchOut(BaseModel):
     took_ms: float
 
 
+class RelatedAnswer(BaseModel):
+    text: str
+    passage_id: int
+
+
 class AnswerText(BaseModel):
     text: str
     passage_id: int
     section: str
     doc: DocOut
+    # other rows of the same table that answer the query as well
+    also: list[RelatedAnswer] = []
 
 
 class AnswerOut(BaseModel):
@@ -139,18 +148,20 @@ def create_app(settings: Settings | None = None, embedder=None) -> FastAPI:
     """The app over the index in ``settings.index``; ``embedder`` shares an already loaded model."""
     settings = settings or Settings()
     service = Service(settings, embedder)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        # Load the index and the model before the first citizen waits for them.
+        await run_in_threadpool(lambda: service.get().index.embedder)
+        yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Tra cứu văn bản HĐND – UBND",
         description="Semantic search and question answering over Vietnamese local-government documents.",
         version="0.1.0",
     )
     app.state.service = service
-
-    @app.on_event("startup")
-    def warm_up() -> None:
-        # Load the index and the model before the first citizen waits for them.
-        with service.lock:
-            service.get().index.embedder
 
     @app.exception_handler(RequestValidationError)
     async def plain_validation_error(request: Request, exc: RequestValidationError):
@@ -204,7 +215,10 @@ def create_app(settings: Settings | None = None, embedder=None) -> FastAPI:
             return AnswerOut(query=q, answer=None, results=[], took_ms=round(response.took_ms, 1))
         return AnswerOut(
             query=q,
-            answer=AnswerText(text=top.answer, passage_id=top.passage.id, section=top.passage.section, doc=doc_out(top.doc)),
+            answer=AnswerText(
+                text=top.answer, passage_id=top.passage.id, section=top.passage.section, doc=doc_out(top.doc),
+                also=[RelatedAnswer(text=r.answer, passage_id=r.passage.id) for r in sibling_rows(response)],
+            ),
             results=[result_out(r) for r in response.results],
             took_ms=round(response.took_ms, 1),
         )

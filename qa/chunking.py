@@ -59,7 +59,7 @@ CHUNKER_VERSION = 1           # bump when output changes
 MAX_CHARS = 1200              # hard limit on Passage.text length
 
 SECTION_SEP = " › "
-_ROW_SEP = " — "
+ROW_SEP = " — "  # between a table row's caption, label and values
 
 
 @dataclass
@@ -689,7 +689,7 @@ def _table_rows(text: str, block: _Block) -> list[_Row]:
 
 def _render_row(caption: str, row: _Row) -> str:
     parts = [caption, row.label] + [f"{h}: {v}" if h else v for h, v in row.values]
-    return _ROW_SEP.join(p for p in parts if p)
+    return ROW_SEP.join(p for p in parts if p)
 
 
 # --------------------------------------------------------------------------

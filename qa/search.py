@@ -92,6 +92,21 @@ def coverage(q: Query, passage: PassageRecord) -> float:
     return sum(t in present for t in terms) / len(terms)
 
 
+def sibling_rows(response: SearchResponse, limit: int = 5) -> list[Result]:
+    """Other rows of the top result's table that match the query as fully:
+    "chỉ tiêu BHYT năm 2021" is answered by the coverage rate (91,5 %) *and*
+    the number of insured people (259.195)."""
+    if not response.results or response.results[0].passage.kind != "table_row":
+        return []
+    top = response.results[0]
+    needed = coverage(response.understood, top.passage)
+    return [
+        r for r in response.results[1:limit]
+        if r.passage.kind == "table_row" and r.doc.id == top.doc.id and r.passage.section == top.passage.section
+        and coverage(response.understood, r.passage) >= needed
+    ]
+
+
 def confident(response: SearchResponse, min_coverage: float = 0.5, min_cosine: float = 0.80) -> bool:
     """Whether the top result answers the query, rather than merely being the
     least bad passage: /answer returns null otherwise. Thresholds chosen on the
@@ -203,7 +218,9 @@ class Searcher:
             if q.districts and doc.district in q.districts:
                 boost += w.district
             if target_style and passage.kind == "table_row":
-                boost += w.table
+                # a sub-row ("20. … › Số người đóng bảo hiểm y tế") details its parent
+                # indicator; unless the query names the detail, the headline row answers first
+                boost += w.table / 2 if " › " in passage.text else w.table
             if q.accented and accented_words:
                 present = set(re.findall(r"\w+", passage.text.lower()))
                 boost += w.accent * len(accented_words & present) / len(accented_words)

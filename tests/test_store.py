@@ -128,6 +128,7 @@ def test_approximate_index_past_threshold_keeps_recall(tmp_path, settings, embed
     assert index.manifest.dense_index.startswith("ivf")
     exact = index.dense.index  # IVF inside the id map; compare with brute force over its vectors
     ids = index.passage_ids([BHYT, TAY_HO, "bac-tu-liem-bao-cao-6-thang-dau-nam-2024"])
+    exact.make_direct_map()  # IVF reconstructs stored vectors only through a direct map
     vectors = np.stack([index.dense.reconstruct(int(i)) for i in ids])
     queries = ["chỉ tiêu BHYT năm 2021", "thu ngân sách 6 tháng đầu năm 2024", "nhiệm vụ 3 tháng cuối năm Tây Hồ"]
     recall = []
