@@ -37,7 +37,7 @@ eval: install
 	$(BIN)/qa eval --dataset eval/datasets/district-docs
 	$(BIN)/qa eval --dataset ../shared/bench/xquad-vi
 
-bench: install
+bench: index
 	$(BIN)/python -m qa.bench
 
 clean:

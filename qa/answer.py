@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from qa.text import fold
 
 _WORD = re.compile(r"\w+")
-_SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+(?=[\"“(]?[A-ZĐÀ-Ỹ0-9-])|\n+")
+# Not at ":" — what follows a colon ("số người nghiện đang quản lý: 333 người") is the answer.
+_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+(?=[\"“(]?[A-ZĐÀ-Ỹ0-9-])|\n+")
 _CLAUSE_END = re.compile(r"(?<=[;,])\s+|\s+(?=\()")
 _QUANTITY = re.compile(r"\b(bao nhieu|ty le|so luong|chi tieu|muc|so|dat|tang|giam|bao nhieu phan tram)\b")
 _NUMBER = re.compile(r"\d")
@@ -71,13 +72,13 @@ def _score(folded_span: str, terms: list[str], wants_number: bool, aliases: list
     score = sum(1.0 + (0.5 if t.isdigit() else 0.0) for t in terms if t in present)
     pairs = sum(1 for a, b in zip(terms, terms[1:]) if f"{a} {b}" in folded_span)
     score += 0.5 * pairs
-    if wants_number and _NUMBER.search(folded_span):
-        score *= 1.5
+    if wants_number:  # "bao nhiêu …": a span without a figure does not answer it
+        score *= 1.5 if _NUMBER.search(folded_span) else 0.5
     return score / math.log2(len(folded_span) / 80 + 2)  # prefer the tighter span
 
 
 def best_answer(q, passage) -> tuple[str, int]:
-    """The answering sentence (narrowed to a clause run when long) and its offset."""
+    """The answering sentence (narrowed to a run of clauses when long) and its offset."""
     text = passage.text
     if passage.kind == "table_row":
         # A row reads "caption — label — unit — value": the answer is the row from its label on.
@@ -89,23 +90,35 @@ def best_answer(q, passage) -> tuple[str, int]:
     wants_number = bool(_QUANTITY.search(q.folded))
     best, best_score = (0, min(len(text), MAX_ANSWER_CHARS)), -1.0
     for a, b in _spans(text, _SENTENCE_END):
-        candidates = [(a, b)]
-        if b - a > MAX_ANSWER_CHARS:
-            clauses = [(a + x, a + y) for x, y in _spans(text[a:b], _CLAUSE_END)]
-            # windows of consecutive clauses that stay short enough to read
-            for i in range(len(clauses)):
-                for j in range(i, len(clauses)):
-                    if clauses[j][1] - clauses[i][0] > MAX_ANSWER_CHARS:
-                        break
-                    candidates.append((clauses[i][0], clauses[j][1]))
-        for start, end in candidates:
-            score = _score(folded[start:end], terms, wants_number, q.aliases)
-            if score > best_score:
-                best, best_score = (start, end), score
+        clauses = [(a + x, a + y) for x, y in _spans(text[a:b], _CLAUSE_END)] if b - a > MAX_ANSWER_CHARS else [(a, b)]
+        # windows of consecutive clauses that stay short enough to read
+        for i in range(len(clauses)):
+            for j in range(i, len(clauses)):
+                if j > i and clauses[j][1] - clauses[i][0] > MAX_ANSWER_CHARS:
+                    break
+                score = _score(folded[clauses[i][0] : clauses[j][1]], terms, wants_number, q.aliases)
+                if score > best_score:
+                    best, best_score = (clauses[i][0], _complete(text, clauses, i, j)), score
     start, end = best
     answer = text[start:end].strip().rstrip(",;")
     start += len(text[start:end]) - len(text[start:end].lstrip())
     return answer, start
+
+
+def _complete(text: str, clauses: list[tuple[int, int]], i: int, j: int) -> int:
+    """End of a window, carried over the clauses that finish its thought: a
+    colon or "là" asking for what follows, an open quotation or a bracket
+    ("kỷ niệm 25 năm Ngày thành lập (27/12/1995 - 27/12/2020)")."""
+    start, end = clauses[i][0], clauses[j][1]
+    while j + 1 < len(clauses) and end - start < MAX_ANSWER_CHARS:
+        window = text[start:end].rstrip()
+        following = text[clauses[j + 1][0] : clauses[j + 1][1]].lstrip()
+        unfinished = window.endswith((":", " là", "“")) or window.count("“") > window.count("”")
+        if not (unfinished or following.startswith("(")):
+            break
+        j += 1
+        end = clauses[j][1]
+    return end
 
 
 def highlights(q, passage, answer: str, answer_start: int) -> list[Highlight]:

@@ -997,6 +997,20 @@ def _tune_thresholds(searcher, weights, queries: list[EvalQuery], defaults: tupl
     return rows
 
 
+def _grid_edges(w, min_coverage: float, min_cosine: float) -> list[str]:
+    """Chosen values at the end of a grid with more than two values."""
+    grids = dict(BOOST_GRID)
+    grids["lexical"] = FUSION_GRID["share"]
+    if getattr(w, "fusion", "rrf") == "rrf":
+        grids["rrf_k"] = FUSION_GRID["rrf_k"]
+    values = {name: getattr(w, name) for name in grids if hasattr(w, name)}
+    grids["min_coverage"], values["min_coverage"] = COVERAGE_GRID, min_coverage
+    grids["min_cosine"], values["min_cosine"] = COSINE_GRID, min_cosine
+    return [f"{name}={values[name]}" for name, grid in grids.items()
+            if name in values and len(grid) > 2
+            and (values[name] == max(grid) or (values[name] == min(grid) and min(grid) > 0))]  # 0 = off: no edge
+
+
 def _tuning_markdown(result: TuningResult, data: Dataset, path, excluded, n, seconds, default_t) -> str:
     from qa.search import Weights
 
@@ -1022,6 +1036,10 @@ def _tuning_markdown(result: TuningResult, data: Dataset, path, excluded, n, sec
         [name, _f(row["mrr@10"]), _f(row["hit_rate@1"]), _diff_text(row["weights"], d)]
         for name, row in path
     ], ["---", "---:", "---:", "---"]), ""]
+    edges = _grid_edges(w, result.min_coverage, result.min_cosine)
+    if edges:
+        out += ["At the edge of its grid (the optimum may lie beyond; widen the grid before trusting the value): "
+                + ", ".join(edges) + ".", ""]
     top = sorted(result.table, key=lambda r: (-r["mrr@10"], -r["hit_rate@1"], r["changes"]))[:15]
     out += ["## Best 15 grid points", "", _table(["MRR@10", "Hit@1", "changes", "weights (differences from defaults)"], [
         [_f(r["mrr@10"]), _f(r["hit_rate@1"]), str(r["changes"]), _diff_text(r["weights"], d)]

@@ -1,0 +1,198 @@
+"""``make bench``: the measurements too slow for the test suite.
+
+1. Build throughput: ``build_index`` passages/s beside raw ``model.encode`` on
+   the same passages (a ratio: machines are noisy).
+2. Distractors: the development set on an index of the corpus plus N
+   local-government documents from ../shared/corpora, with and without query
+   understanding (``Searcher.plain``).
+3. The approximate dense index (IVF) against exact search on that index: recall@10.
+4. Served latency: ``GET /search`` over HTTP against the raw query encoding.
+
+Writes eval/reports/bench.md and bench.json.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import statistics
+import threading
+import time
+from itertools import chain
+from pathlib import Path
+
+import numpy as np
+
+from qa.config import PROJECT_ROOT, Settings
+from qa.documents import Document, iter_documents
+
+SHARED_CORPUS = PROJECT_ROOT.parent / "shared" / "corpora" / "vn-official-1114.jsonl.gz"
+DEV_SET = PROJECT_ROOT / "eval" / "datasets" / "district-docs"
+REPORTS = PROJECT_ROOT / "eval" / "reports"
+_LOCAL_BODY = re.compile(r"(hội đồng|ủy ban|uỷ ban) nhân dân|hđnd|ubnd", re.IGNORECASE)
+
+
+def distractor_documents(n: int, seed: int = 2026, path: Path = SHARED_CORPUS) -> list[Document]:
+    """``n`` provincial/city HĐND and UBND documents, sampled reproducibly: the
+    distractors a real archive of local-government documents would hold."""
+    local = [d for d in iter_documents(path) if _LOCAL_BODY.search(d.issuer or "")]
+    return random.Random(seed).sample(local, min(n, len(local)))
+
+
+def _percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else 0.0
+
+
+def build_throughput(settings: Settings, embedder) -> dict:
+    from qa.chunking import chunk_document
+    from qa.store import build_index, embedding_text
+
+    texts = [embedding_text(d, p) for d in iter_documents(settings.corpus) for p in chunk_document(d)]
+    started = time.perf_counter()
+    embedder.model.encode(texts, prompt_name="passage", batch_size=settings.batch_size, normalize_embeddings=True)
+    raw = len(texts) / (time.perf_counter() - started)
+    report = build_index(settings.corpus, settings.model_copy(update={"index": settings.index / "bench-build"}),
+                         embedder=embedder, progress=False)
+    return {
+        "passages": report.passages,
+        "raw_encode_passages_per_s": round(raw, 2),
+        "build_passages_per_s": round(report.passages_per_second, 2),
+        "build_over_raw": round(report.passages_per_second / raw, 3),
+        "embedding_share_of_build": round(report.embed_seconds / report.seconds, 3),
+    }
+
+
+def distractor_evaluation(settings: Settings, embedder, n: int) -> tuple[dict, object]:
+    from qa.evaluation import evaluate_dataset, load_dataset, write_reports
+    from qa.search import Searcher
+    from qa.store import Index, build_index
+
+    folder = settings.index / "eval" / f"distractors-{n}"
+    s = settings.model_copy(update={"index": folder})
+    distractors = distractor_documents(n)
+    started = time.perf_counter()
+    build = build_index(chain(iter_documents(settings.corpus), distractors), s, embedder=embedder)
+    index = Index.open(s, embedder)
+    data = load_dataset(DEV_SET, settings)
+    data.name = f"district-docs-distractors-{n}"
+    modes = ["lexical", "dense", "hybrid"]
+    full = evaluate_dataset(data, index, modes)
+    write_reports(full, REPORTS)
+    plain = evaluate_dataset(data, index, modes, searcher=Searcher.plain(index))
+    return {
+        "distractor_documents": len(distractors),
+        "documents": build.documents,
+        "passages": build.passages,
+        "build_seconds": round(time.perf_counter() - started, 1),
+        "full": {m: full["metrics"][m] for m in modes},
+        "plain": {m: plain["metrics"][m] for m in modes},
+        "answers_full": full["answers"],
+    }, index
+
+
+def approximate_recall(index, embedder, queries: list[str], k: int = 10) -> dict:
+    """IVF as ``dense_factory`` would configure it, against the exact index."""
+    from qa.store import dense_factory
+
+    ids = faiss_ids(index)
+    vectors = np.stack([index.dense.reconstruct(int(i)) for i in ids])
+    approx, kind = dense_factory(len(ids), vectors.shape[1], exact_max=0)
+    approx.index.train(vectors)
+    approx.add_with_ids(vectors, ids)
+    recalls = []
+    for q in queries:
+        v = embedder.encode_query(q).reshape(1, -1)
+        _, exact = index.dense.search(v, k)
+        _, got = approx.search(v, k)
+        recalls.append(len(set(exact[0]) & set(got[0])) / k)
+    return {"vectors": len(ids), "index": kind, "nprobe": approx.index.nprobe, "recall_at_10": round(float(np.mean(recalls)), 4)}
+
+
+def faiss_ids(index) -> np.ndarray:
+    return np.asarray(index.con.execute("SELECT id FROM passages ORDER BY id").fetchall(), dtype=np.int64).ravel()
+
+
+def served_latency(settings: Settings, embedder, queries: list[str]) -> dict:
+    import httpx
+    import uvicorn
+
+    from qa.api import create_app
+
+    config = uvicorn.Config(create_app(settings, embedder), host="127.0.0.1", port=0, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    served, raw = [], []
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+        for q in queries:
+            started = time.perf_counter()
+            client.get("/search", params={"q": q}).raise_for_status()
+            served.append((time.perf_counter() - started) * 1000)
+            started = time.perf_counter()
+            embedder.encode_query(q)
+            raw.append((time.perf_counter() - started) * 1000)
+    server.should_exit = True
+    thread.join()
+    return {
+        "queries": len(queries),
+        "served_p50_ms": round(statistics.median(served), 1),
+        "served_p95_ms": round(_percentile(served, 95), 1),
+        "encode_p50_ms": round(statistics.median(raw), 1),
+        "served_over_encode_p50": round(statistics.median(served) / statistics.median(raw), 2),
+    }
+
+
+def markdown(results: dict) -> str:
+    b, d, a, s = results["build"], results["distractors"], results["approximate"], results["served"]
+    lines = [
+        "# Benchmarks", "",
+        f"Measured {results['created']} on {results['machine']}. Speeds are ratios measured in one run.", "",
+        "## Build throughput", "",
+        f"{b['passages']} passages: `qa build` {b['build_passages_per_s']} passages/s, raw `model.encode` "
+        f"{b['raw_encode_passages_per_s']} passages/s on the same texts: ratio **{b['build_over_raw']}** "
+        f"(embedding is {b['embedding_share_of_build']:.0%} of the build).", "",
+        f"## Development set among {d['distractor_documents']} distractor documents", "",
+        f"Index: {d['documents']} documents, {d['passages']} passages (built in {d['build_seconds']} s).", "",
+        "| search | mode | Hit@1 | Hit@5 | Recall@10 | MRR@10 | nDCG@10 |", "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for label, key in (("plain (no query understanding, RRF)", "plain"), ("full", "full")):
+        for mode, m in d[key].items():
+            lines.append(f"| {label} | {mode} | " + " | ".join(f"{v:.3f}" for v in m.values()) + " |")
+    lines += [
+        "", "## Approximate dense index", "",
+        f"{a['index']} (nprobe {a['nprobe']}) over {a['vectors']} vectors: recall@10 against exact search "
+        f"**{a['recall_at_10']}**.", "",
+        "## Served latency", "",
+        f"`GET /search` over HTTP, {s['queries']} queries: p50 {s['served_p50_ms']} ms, p95 {s['served_p95_ms']} ms; "
+        f"raw query encoding p50 {s['encode_p50_ms']} ms: ratio **{s['served_over_encode_p50']}**.", "",
+    ]
+    return "\n".join(lines)
+
+
+def main(n_distractors: int = 150) -> dict:
+    import os
+
+    from qa.embedding import Embedder
+
+    settings = Settings()
+    embedder = Embedder(settings)
+    queries = [json.loads(line)["text"] for line in (DEV_SET / "queries.jsonl").open(encoding="utf-8")]
+    results = {"created": time.strftime("%Y-%m-%d %H:%M"), "machine": f"{os.cpu_count()} cores"}
+    results["build"] = build_throughput(settings, embedder)
+    results["distractors"], index = distractor_evaluation(settings, embedder, n_distractors)
+    results["approximate"] = approximate_recall(index, embedder, queries)
+    results["served"] = served_latency(settings, embedder, queries[:60])
+    REPORTS.mkdir(parents=True, exist_ok=True)
+    (REPORTS / "bench.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
+    text = markdown(results)
+    (REPORTS / "bench.md").write_text(text)
+    print(text)
+    return results
+
+
+if __name__ == "__main__":
+    main()
