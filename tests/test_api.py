@@ -111,3 +111,12 @@ def test_health_stays_fast_while_searches_run(client):
         w.join()
     # a ratio, not a timing: health takes a fraction of one search under the same load
     assert health_time < search_time
+
+
+def test_answer_gives_both_bhyt_targets(client):
+    """The 2021 BHYT targets are two rows of one table: the rate and the head count."""
+    answer = client.get("/answer", params={"q": "chỉ tiêu BHYT năm 2021"}).json()["answer"]
+    texts = [answer["text"]] + [other["text"] for other in answer["also"]]
+    assert any("91,5" in t for t in texts) and any("259.195" in t for t in texts)
+    assert answer["doc"]["number"] == "21/NQ-HĐND"
+    assert all("BH thất nghiệp" not in t and "bảo hiểm xã hội —" not in t for t in texts)
