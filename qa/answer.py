@@ -21,7 +21,7 @@ _CLAUSE_END = re.compile(r"(?<=[;,])\s+|\s+(?=\()")
 _QUANTITY = re.compile(r"\b(bao nhieu|ty le|so luong|chi tieu|muc|so|dat|tang|giam|bao nhieu phan tram)\b")
 _NUMBER = re.compile(r"\d")
 # Function words, accented: folded, "bao" (how much) would also drop "bảo" (insurance).
-_STOP = {
+STOPWORDS = {
     "của", "và", "các", "những", "là", "có", "cho", "trong", "với", "được", "năm", "thì", "để", "tại",
     "về", "theo", "một", "này", "đó", "không", "gì", "nào", "bao", "nhiêu", "thế", "ở", "đã", "sẽ",
 }
@@ -39,7 +39,7 @@ def query_terms(q) -> list[str]:
     """Folded content words of the query (diacritics restored first, so that
     function words can be told apart) and of its abbreviation expansions."""
     words = _WORD.findall(q.restored.lower()) + [w for e in q.expanded for w in _WORD.findall(e.lower())]
-    return list(dict.fromkeys(fold(w) for w in words if w not in _STOP))
+    return list(dict.fromkeys(fold(w) for w in words if w not in STOPWORDS))
 
 
 def _spans(text: str, pattern: re.Pattern) -> list[tuple[int, int]]:
@@ -53,7 +53,7 @@ def _spans(text: str, pattern: re.Pattern) -> list[tuple[int, int]]:
     return [(a, b) for a, b in spans if text[a:b].strip()]
 
 
-def _present(folded_span: str, aliases: list[tuple[str, str]]) -> set[str]:
+def present_words(folded_span: str, aliases: list[tuple[str, str]]) -> set[str]:
     """Words of the span, plus the words of an alias whose other form is there
     ("863 GPXD" answers "giấy phép xây dựng")."""
     present = set(_WORD.findall(folded_span))
@@ -68,7 +68,7 @@ def _present(folded_span: str, aliases: list[tuple[str, str]]) -> set[str]:
 
 
 def _score(folded_span: str, terms: list[str], wants_number: bool, aliases: list[tuple[str, str]]) -> float:
-    present = _present(folded_span, aliases)
+    present = present_words(folded_span, aliases)
     score = sum(1.0 + (0.5 if t.isdigit() else 0.0) for t in terms if t in present)
     pairs = sum(1 for a, b in zip(terms, terms[1:]) if f"{a} {b}" in folded_span)
     score += 0.5 * pairs

@@ -145,11 +145,16 @@ def evaluate(
     output: Path = typer.Option(Path("eval/reports"), "--output"),
     index: Optional[Path] = typer.Option(None, "--index", help="Index to use/build for the dataset's corpus"),
     model: Optional[str] = ModelOpt,
+    tune: bool = typer.Option(False, "--tune", help="Grid-search the fusion weights and answer thresholds instead"),
 ) -> None:
     """Measure retrieval quality and speed on a dataset; write JSON, Markdown and PNG reports."""
     from qa.evaluation import main
 
-    main(dataset=dataset, modes=mode, k=k, limit=limit, output=output, settings=_settings(index=index, model=model))
+    try:
+        main(dataset=dataset, modes=mode, k=k, limit=limit, output=output,
+             settings=_settings(index=index, model=model), tune=tune)
+    except (ValueError, FileNotFoundError) as error:
+        _fail(str(error))
 
 
 if __name__ == "__main__":

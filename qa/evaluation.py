@@ -545,7 +545,22 @@ def evaluate_dataset(
         "mean_units_per_query": {m: _mean([len(o.ranking) for o in outcomes[m].values()]) for m in modes},
         "queries_detail": rows,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "code": code_version(),
     }
+
+
+def code_version() -> str:
+    """The git commit measured (``+dirty`` when qa/ has uncommitted changes), or ""."""
+    import subprocess
+
+    try:
+        head = subprocess.run(["git", "-C", str(PROJECT_ROOT), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(PROJECT_ROOT), "status", "--porcelain", "--", "qa"],
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return head + ("+dirty" if dirty else "")
 
 
 def _natural(value: str):
@@ -584,7 +599,8 @@ def markdown_report(report: dict) -> str:
         + (f", {d['unanswerable']} unanswerable" if d["unanswerable"] else "")
         + f"); relevance at **{d['level']}** level; index {report['index']['documents']} documents, "
         f"{report['index']['passages']} passages; model `{report['index']['model']}`; "
-        f"k = {report['settings']['k']}; {report['created']}."
+        f"k = {report['settings']['k']}; {report['created']}"
+        + (f"; code {report['code']}" if report.get("code") else "") + "."
     )
     out += ["", f"## Retrieval, overall ({d['judged']} queries)", ""]
     rows = []
@@ -637,7 +653,7 @@ def markdown_report(report: dict) -> str:
                 + ("; lexical mode has no cosine, so `confident()` never accepts there." if "lexical" in answers else "."), ""]
         rows = []
         cats = answers[first]["per_category"]
-        for cat in list(cats) + ["overall"]:
+        for cat in (list(cats) if len(cats) > 1 else []) + ["overall"]:
             s = answers[first]["overall"] if cat == "overall" else cats[cat]
             name = "**overall**" if cat == "overall" else cat
             cells = [name, str(s["n"]), _f(s["accuracy"]), _f(s["top_relevant"]), _f(s["answered"])]
@@ -1018,7 +1034,8 @@ def _tuning_markdown(result: TuningResult, data: Dataset, path, excluded, n, sec
     out = [f"# Tuning on {data.name}", "",
            f"{n} judged queries ({len(data.queries)} in all); objective hybrid MRR@10, ties broken by Hit@1 and then "
            f"by fewer changes from the defaults; coordinate ascent over coarse grids (fusion, bm25 columns, boosts), "
-           f"{len(result.table)} points evaluated in {seconds:.0f} s with cached candidate lists. "
+           f"{len(result.table)} points evaluated in {seconds:.0f} s with cached candidate lists"
+           + (f"; code {code_version()}. " if code_version() else ". ") +
            "This is the development set: expect the tuned numbers to be optimistic.", ""]
     out += ["## Weights", "", _table(["field", "default", "best"], [
         [f, str(getattr(d, f)), (f"**{getattr(w, f)}**" if getattr(w, f) != getattr(d, f) else str(getattr(w, f)))]
