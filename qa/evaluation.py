@@ -491,6 +491,7 @@ def evaluate_dataset(
     """Run and score one dataset on an open index; returns the full report dict."""
     from qa.search import Searcher
 
+    code = code_version()  # before the run: the code measured, even if it changes meanwhile
     searcher = searcher or Searcher(index)
     k = max(k, MIN_K)
     qrels = passage_qrels(index, dataset.queries) if dataset.kind == DEV_KIND else dataset.qrels
@@ -545,7 +546,7 @@ def evaluate_dataset(
         "mean_units_per_query": {m: _mean([len(o.ranking) for o in outcomes[m].values()]) for m in modes},
         "queries_detail": rows,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "code": code_version(),
+        "code": code,
     }
 
 
@@ -875,13 +876,19 @@ def tune(
     output: Path | None = DEFAULT_OUTPUT,
     k: int = MIN_K,
     progress: bool = True,
+    threshold_objective: str = "accuracy",
 ) -> TuningResult:
     """Grid search of ``qa.search.Weights`` (hybrid MRR@10, ties broken by Hit@1,
     then by fewer changes from the defaults) and of ``confident``'s thresholds
-    (answer accuracy over answerable + unanswerable queries). Writes
-    ``<output>/tuning.md`` unless ``output`` is None."""
+    (``threshold_objective``: "accuracy" over answerable + unanswerable queries, or
+    "balanced", the mean of the answerable and the unanswerable accuracy, which
+    weighs the few unanswerable queries as much as the many answerable ones).
+    Writes ``<output>/tuning.md`` unless ``output`` is None."""
+    if threshold_objective not in ("accuracy", "balanced"):
+        raise ValueError("threshold_objective is 'accuracy' or 'balanced'")
     from qa.search import Searcher, Weights
 
+    code = code_version()
     settings = settings or Settings()
     data = load_dataset(dataset, settings, limit)
     embedder = embedder or _embedder(settings)
@@ -957,7 +964,8 @@ def tune(
     # Thresholds of confident(): on the responses of the tuned hybrid search.
     cov0, cos0 = _confident_defaults()
     thresholds = _tune_thresholds(searcher, current, data.queries, (cov0, cos0))
-    best_t = max(thresholds, key=lambda r: (round(r["accuracy"], 9), -abs(r["min_coverage"] - cov0) - abs(r["min_cosine"] - cos0)))
+    best_t = max(thresholds, key=lambda r: (round(r[threshold_objective] or 0.0, 9), round(r["accuracy"], 9),
+                                            -abs(r["min_coverage"] - cov0) - abs(r["min_cosine"] - cos0)))
     default_t = next((r for r in thresholds if r["min_coverage"] == cov0 and r["min_cosine"] == cos0), None)
     result = TuningResult(
         weights=current, min_coverage=best_t["min_coverage"], min_cosine=best_t["min_cosine"],
@@ -967,7 +975,8 @@ def tune(
         table=[{k_: v for k_, v in r.items() if k_ != "_rr"} for r in table],
         thresholds=thresholds, folds=folds,
     )
-    result.markdown = _tuning_markdown(result, data, path, excluded, len(queries), time.perf_counter() - started, default_t)
+    result.markdown = _tuning_markdown(result, data, path, excluded, len(queries), time.perf_counter() - started,
+                                       default_t, code, threshold_objective)
     if output is not None:
         Path(output).mkdir(parents=True, exist_ok=True)
         (Path(output) / "tuning.md").write_text(result.markdown, encoding="utf-8")
@@ -1008,8 +1017,10 @@ def _tune_thresholds(searcher, weights, queries: list[EvalQuery], defaults: tupl
                 c = answer_correct(q, o)
                 correct.append(c)
                 (ans if q.answerable else unans).append(c)
+            parts = [v for v in (_mean(ans), _mean(unans)) if v is not None]
             rows.append({"min_coverage": cov, "min_cosine": cos, "accuracy": _mean(correct) or 0.0,
-                         "answerable": _mean(ans), "unanswerable": _mean(unans), "n": len(correct)})
+                         "answerable": _mean(ans), "unanswerable": _mean(unans),
+                         "balanced": _mean(parts), "n": len(correct)})
     return rows
 
 
@@ -1027,7 +1038,8 @@ def _grid_edges(w, min_coverage: float, min_cosine: float) -> list[str]:
             and (values[name] == max(grid) or (values[name] == min(grid) and min(grid) > 0))]  # 0 = off: no edge
 
 
-def _tuning_markdown(result: TuningResult, data: Dataset, path, excluded, n, seconds, default_t) -> str:
+def _tuning_markdown(result: TuningResult, data: Dataset, path, excluded, n, seconds, default_t, code: str = "",
+                     objective: str = "accuracy") -> str:
     from qa.search import Weights
 
     w, d = result.weights, Weights()
@@ -1035,7 +1047,7 @@ def _tuning_markdown(result: TuningResult, data: Dataset, path, excluded, n, sec
            f"{n} judged queries ({len(data.queries)} in all); objective hybrid MRR@10, ties broken by Hit@1 and then "
            f"by fewer changes from the defaults; coordinate ascent over coarse grids (fusion, bm25 columns, boosts), "
            f"{len(result.table)} points evaluated in {seconds:.0f} s with cached candidate lists"
-           + (f"; code {code_version()}. " if code_version() else ". ") +
+           + (f"; code {code}. " if code else ". ") +
            "This is the development set: expect the tuned numbers to be optimistic.", ""]
     out += ["## Weights", "", _table(["field", "default", "best"], [
         [f, str(getattr(d, f)), (f"**{getattr(w, f)}**" if getattr(w, f) != getattr(d, f) else str(getattr(w, f)))]
@@ -1065,13 +1077,18 @@ def _tuning_markdown(result: TuningResult, data: Dataset, path, excluded, n, sec
     best_t = next(r for r in result.thresholds if r["min_coverage"] == result.min_coverage and r["min_cosine"] == result.min_cosine)
     out += ["## Answer thresholds (`confident`)", "",
             f"Answer accuracy over {best_t['n']} queries (answerable: confident and the answer contains a label; "
-            "unanswerable: not confident), hybrid with the best weights, k = 5 as /answer.", ""]
-    rows = sorted(result.thresholds, key=lambda r: -r["accuracy"])[:10]
-    if default_t and default_t not in rows:
-        rows.append(default_t)
-    out.append(_table(["min_coverage", "min_cosine", "accuracy", "answerable", "unanswerable"], [
-        [_f(r["min_coverage"], 2) + (" (default)" if r is default_t else ""), _f(r["min_cosine"], 2), _f(r["accuracy"]),
-         _f(r["answerable"]), _f(r["unanswerable"])] for r in rows
+            "unanswerable: not confident), hybrid with the best weights, k = 5 as /answer. *balanced* is the mean "
+            f"of the answerable and the unanswerable accuracy. Chosen by **{objective}**.", ""]
+    rows = sorted(result.thresholds, key=lambda r: (-(r[objective] or 0.0), -r["accuracy"]))[:10]
+    other = "balanced" if objective == "accuracy" else "accuracy"
+    best_other = max(result.thresholds, key=lambda r: (r[other] or 0.0, r[objective] or 0.0))
+    for extra in (best_other, default_t):
+        if extra and extra not in rows:
+            rows.append(extra)
+    out.append(_table(["min_coverage", "min_cosine", "accuracy", "answerable", "unanswerable", "balanced"], [
+        [_f(r["min_coverage"], 2) + (" (default)" if r is default_t else "") + (f" (best {other})" if r is best_other else ""),
+         _f(r["min_cosine"], 2), _f(r["accuracy"]),
+         _f(r["answerable"]), _f(r["unanswerable"]), _f(r["balanced"])] for r in rows
     ]))
     cov0, cos0 = _confident_defaults()
     out += ["", f"Best: `confident(response, min_coverage={result.min_coverage}, min_cosine={result.min_cosine})` "

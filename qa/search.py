@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -100,18 +100,29 @@ def coverage(q: Query, passage: PassageRecord) -> float:
     return found / len(words)
 
 
+def _own_label(passage: PassageRecord) -> PassageRecord:
+    """A table row reduced to its own label: "caption — 20. … › Số người đóng
+    bảo hiểm y tế — Đơn vị: … — …" -> "Số người đóng bảo hiểm y tế"."""
+    parts = passage.text.split(" — ")
+    label = parts[1] if len(parts) > 2 else parts[0]
+    return replace(passage, text=label.rsplit(" › ", 1)[-1], section="")
+
+
 def sibling_rows(response: SearchResponse, limit: int = 5) -> list[Result]:
-    """Other rows of the top result's table that match the query as fully:
-    "chỉ tiêu BHYT năm 2021" is answered by the coverage rate (91,5 %) *and*
-    the number of insured people (259.195)."""
+    """Other rows of the top result's table whose own label matches the query as
+    well as the top row's: "chỉ tiêu BHYT năm 2021" is answered by the coverage
+    rate (91,5 %) *and* the number of insured people (259.195), not by the
+    number paying social insurance listed under the same parent row."""
     if not response.results or response.results[0].passage.kind != "table_row":
         return []
-    top = response.results[0]
-    needed = coverage(response.understood, top.passage)
+    q, top = response.understood, response.results[0]
+    needed = coverage(q, _own_label(top.passage))
+    if needed == 0:
+        return []
     return [
         r for r in response.results[1:limit]
         if r.passage.kind == "table_row" and r.doc.id == top.doc.id and r.passage.section == top.passage.section
-        and coverage(response.understood, r.passage) >= needed
+        and coverage(q, _own_label(r.passage)) >= needed
     ]
 
 

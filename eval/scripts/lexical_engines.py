@@ -27,7 +27,8 @@ Every engine step runs in its own subprocess, one after the other, so the RSS
 numbers are its own. Temporary indexes live in a temporary folder, removed at
 the end; the corpus is read from ``/work/shared`` and never copied.
 
-    .venv/bin/python eval/scripts/lexical_engines.py            # writes eval/reports/lexical-engines.{md,json}
+    .venv/bin/python eval/scripts/lexical_engines.py            # writes eval/reports/lexical-engines.md
+    .venv/bin/python eval/scripts/lexical_engines.py --json /tmp/raw.json   # and every raw number
 """
 
 from __future__ import annotations
@@ -36,7 +37,6 @@ import argparse
 import gc
 import itertools
 import json
-import os
 import pickle
 import random
 import re
