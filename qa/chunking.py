@@ -55,7 +55,7 @@ from typing import Iterator
 from .documents import Document
 from .text import fold
 
-CHUNKER_VERSION = 1           # bump when output changes
+CHUNKER_VERSION = 2           # bump when output changes (2: indexes built while the chunker was in flux are stale)
 MAX_CHARS = 1200              # hard limit on Passage.text length
 
 SECTION_SEP = " › "
