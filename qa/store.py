@@ -23,6 +23,7 @@ import os
 import shutil
 import sqlite3
 import time
+import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -206,7 +207,8 @@ def build_index(
     embedder = embedder or Embedder(settings)
     root = settings.index
     (root / "builds").mkdir(parents=True, exist_ok=True)
-    build = root / "builds" / f"{datetime.now().strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
+    # unique even for two builds in one second of one process
+    build = root / "builds" / f"{datetime.now().strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     work = build.with_name("." + build.name + ".partial")
     work.mkdir()
     errors: list[DocumentError] = []
