@@ -67,6 +67,11 @@ class SearchOut(BaseModel):
 class RelatedAnswer(BaseModel):
     text: str
     passage_id: int
+    # "same table": another row of the answer's table that answers as well;
+    # "other period": the same indicator in another period's document (newest first)
+    relation: Literal["same table", "other period"] = "same table"
+    period: str = ""
+    doc: DocOut | None = None
 
 
 class AnswerText(BaseModel):
@@ -74,13 +79,18 @@ class AnswerText(BaseModel):
     passage_id: int
     section: str
     doc: DocOut
-    # other rows of the same table that answer the query as well
+    period: str = ""
+    # other rows of the same table that answer the query as well, then the same
+    # indicator in other periods' documents
     also: list[RelatedAnswer] = []
+    confidence: float = 0.0
 
 
 class AnswerOut(BaseModel):
     query: str
     answer: AnswerText | None
+    # why there is no answer, in plain words ("" when there is one)
+    declined: str = ""
     results: list[ResultOut]
     took_ms: float
 
@@ -212,12 +222,18 @@ def create_app(settings: Settings | None = None, embedder=None) -> FastAPI:
         response = run(q, 5, "hybrid", district, year, type, 0)
         top = response.results[0] if response.results else None
         if top is None or not confident(response):
-            return AnswerOut(query=q, answer=None, results=[], took_ms=round(response.took_ms, 1))
+            reason = response.declined or ("no passage answers this question closely enough" if top else "nothing found")
+            return AnswerOut(query=q, answer=None, declined=reason, results=[result_out(r) for r in response.results],
+                             took_ms=round(response.took_ms, 1))
+        also = [RelatedAnswer(text=r.answer, passage_id=r.passage.id, period=r.doc.period, doc=doc_out(r.doc))
+                for r in sibling_rows(response)]
+        also += [RelatedAnswer(text=r.answer, passage_id=r.passage.id, relation="other period", period=r.doc.period,
+                               doc=doc_out(r.doc)) for r in response.also]
         return AnswerOut(
             query=q,
             answer=AnswerText(
                 text=top.answer, passage_id=top.passage.id, section=top.passage.section, doc=doc_out(top.doc),
-                also=[RelatedAnswer(text=r.answer, passage_id=r.passage.id) for r in sibling_rows(response)],
+                period=top.doc.period, also=also, confidence=round(response.answer_probability, 3),
             ),
             results=[result_out(r) for r in response.results],
             took_ms=round(response.took_ms, 1),

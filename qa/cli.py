@@ -1,4 +1,4 @@
-"""The command line: ``qa build | add | remove | search | serve | eval``.
+"""The command line: ``qa build | add | remove | search | serve | eval | train``.
 
 A thin layer over the same functions the API uses.
 """
@@ -145,14 +145,32 @@ def evaluate(
     output: Path = typer.Option(Path("eval/reports"), "--output"),
     index: Optional[Path] = typer.Option(None, "--index", help="Index to use/build for the dataset's corpus"),
     model: Optional[str] = ModelOpt,
-    tune: bool = typer.Option(False, "--tune", help="Grid-search the fusion weights and answer thresholds instead"),
+    archive: bool = typer.Option(True, "--archive/--no-archive",
+                                 help="Also evaluate the development set on the development archive"),
 ) -> None:
     """Measure retrieval quality and speed on a dataset; write JSON, Markdown and PNG reports."""
     from qa.evaluation import main
 
     try:
         main(dataset=dataset, modes=mode, k=k, limit=limit, output=output,
-             settings=_settings(index=index, model=model), tune=tune)
+             settings=_settings(index=index, model=model), archive=archive)
+    except (ValueError, FileNotFoundError) as error:
+        _fail(str(error))
+
+
+@app.command()
+def train(
+    dataset: Path = typer.Option(Path("eval/datasets/district-docs"), "--dataset", help="The development set"),
+    index: Optional[Path] = typer.Option(None, "--index", help="Index folder (the archive is built beneath it)"),
+    model: Optional[str] = ModelOpt,
+    archive: bool = typer.Option(True, "--archive/--no-archive", help="Train on the development archive too"),
+) -> None:
+    """Fit the ranker and the answer model (cross-validated); write qa/data/ranking.json
+    and eval/reports/ranking.md with held-out numbers."""
+    from qa.training import main
+
+    try:
+        main(dataset, settings=_settings(index=index, model=model), archive=archive)
     except (ValueError, FileNotFoundError) as error:
         _fail(str(error))
 

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from qa.periods import document_period, years_of
 from qa.text import normalize
 
 if TYPE_CHECKING:
@@ -146,16 +147,18 @@ def extract_metadata(text: str) -> dict[str, Any]:
         level, district = _most_mentioned_district(text)
         if district and _UBND_MENTION.search(text):
             issuer = f"UBND {level} {district}"
-    period = _period(title)
+    date = _date(head, tail)
+    # what the document is about: its title's first period, relative words read in its year
+    period = document_period(title, text, reference_year=int(date[:4]) if date else None)
     return {
         "title": title,
         "type": "tin bài" if news else _doc_type(head, tail, number),
         "number": number,
         "issuer": issuer or _labelled(head, _ISSUER_LABEL),
         "district": district,
-        "date": _date(head, tail),
-        "period": period,
-        "years": _years_of(period),
+        "date": date,
+        "period": period.label if period else "",
+        "years": sorted(period.years) if period else [],
     }
 
 
@@ -379,7 +382,7 @@ def _merge(meta: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     merged = {**meta, **overrides}
     # Keep derived fields consistent with an overridden source field.
     if "period" in overrides and "years" not in overrides:
-        merged["years"] = _years_of(merged["period"])
+        merged["years"] = years_of(merged["period"])
     if "issuer" in overrides and "district" not in overrides:
         merged["district"] = _district_of(merged["issuer"]) or meta["district"]
     return merged
@@ -744,46 +747,3 @@ def _most_mentioned_district(text: str) -> tuple[str, str]:
         return "", ""
     (level, name), count = names.most_common(1)[0]
     return (level, name) if count >= 2 else ("", "")
-
-
-# ------------------------------------------------------------ metadata: period, years
-
-_NOT_A_PERIOD = re.compile(
-    r"ngày\s+\d{1,2}\s+tháng\s+\d{1,2}\s+năm\s+\d{4}"  # a date: "ngày 18 tháng 6 năm 2020"
-    r"|\d{1,2}/\d{1,2}/\d{4}"                          # "18/6/2020"
-    r"|\d+(?:/\d{4})?/[\w-]+"                          # a document number: "84/2020/NĐ-CP"
-)
-_PERIODS = re.compile(
-    r"(?P<range>(?P<first>(?:19|20)\d{2})\s*(?:[-–—]|đến(?: năm)?)\s*(?P<last>(?:19|20)\d{2}))"
-    r"|(?P<part>\d+ tháng (?:đầu|cuối) năm)(?: (?P<part_year>(?:19|20)\d{2}))?"
-    r"|(?P<quarter>quý [IV]+|quý \d)(?: năm)? (?P<quarter_year>(?:19|20)\d{2})"
-    r"|(?P<until>đến năm (?:19|20)\d{2})"
-    r"|năm (?P<year>(?:19|20)\d{2})",
-    re.IGNORECASE,
-)
-
-
-def _period(title: str) -> str:
-    """What the document is about, from its title: the first period named there."""
-    title = _NOT_A_PERIOD.sub(" ", title)
-    match = _PERIODS.search(title)
-    if not match:
-        return ""
-    if match["range"]:
-        return f"{match['first']}-{match['last']}"
-    if match["part"]:
-        # "6 tháng đầu năm; ... 6 tháng cuối năm 2024": the year is named further on.
-        year = match["part_year"] or next(iter(re.findall(r"\b(?:19|20)\d{2}\b", title[match.end():])), "")
-        return f"{match['part'].lower()} {year}".strip()
-    if match["quarter"]:
-        return f"{match['quarter']} năm {match['quarter_year']}"
-    if match["until"]:
-        return match["until"].lower()
-    return match["year"]
-
-
-def _years_of(period: str) -> list[int]:
-    years = [int(y) for y in re.findall(r"\b(?:19|20)\d{2}\b", period)]
-    if len(years) == 2 and 0 <= years[1] - years[0] <= 50:
-        return list(range(years[0], years[1] + 1))
-    return sorted(set(years))

@@ -12,11 +12,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from qa.periods import Period, find_periods, most_specific
 from qa.text import fold, has_diacritics, normalize
 
 MAX_QUERY_CHARS = 1000
@@ -94,13 +96,6 @@ PLACES = (
 
 _ABBR_TOKEN = re.compile(r"\b[A-ZĐ]{3,7}\b")  # two letters are too ambiguous to mine
 _SYLLABLE = re.compile(r"\w+", re.UNICODE)
-_YEAR = r"(?:19[5-9]\d|20\d\d)"
-_RANGE = re.compile(rf"\b({_YEAR})\s*[-–—]\s*({_YEAR})\b")
-# Matched on folded text, so "6 thang dau nam 2024" counts as well.
-_PERIOD = re.compile(rf"\b(\d+|sau|ba|chin)\s+thang\s+(dau|cuoi)\s+(?:nam\s+)?({_YEAR})\b")
-_YEAR_RE = re.compile(rf"\b({_YEAR})\b")
-_NUMBER_WORDS = {"sau": "6", "ba": "3", "chin": "9"}
-_HALVES = {"dau": "đầu", "cuoi": "cuối"}
 
 
 def initials(words: Iterable[str]) -> str:
@@ -181,6 +176,7 @@ class Query:
     period: str = ""               # "6 tháng đầu năm 2024"
     districts: list[str] = field(default_factory=list)   # named, and in the index
     places: list[str] = field(default_factory=list)      # named districts no document is about
+    periods: list[Period] = field(default_factory=list)  # every period named (qa.periods), offsets in ``folded``
 
     @property
     def expanded(self) -> list[str]:
@@ -224,21 +220,6 @@ def restore_diacritics(folded_words: list[str], forms: dict[str, str], max_n: in
     return out
 
 
-def _periods(folded: str) -> tuple[set[int], str]:
-    years: set[int] = set()
-    period = ""
-    for a, b in _RANGE.findall(folded):
-        lo, hi = sorted((int(a), int(b)))
-        if hi - lo <= 30:
-            years.update(range(lo, hi + 1))
-            period = period or f"{lo}-{hi}"
-    for count, half, year in _PERIOD.findall(folded):
-        period = f"{_NUMBER_WORDS.get(count, count)} tháng {_HALVES[half]} năm {year}"
-        years.add(int(year))
-    years.update(int(y) for y in _YEAR_RE.findall(folded))
-    return years, period
-
-
 def understand(raw: str, lexicon: Lexicon) -> Query:
     text = normalize(validate(raw)).strip()
     text = re.sub(r"\s+", " ", text)
@@ -256,9 +237,13 @@ def understand(raw: str, lexicon: Lexicon) -> Query:
     for phrase, abbr in lexicon.expansions.items():
         if f" {phrase} " in padded:
             aliases.append((phrase, abbr.upper()))
-    years, period = _periods(folded)
+    # years, ranges, parts of years, relative years ("năm nay": this year), on folded text
+    periods = find_periods(folded, reference_year=dt.date.today().year)
+    years = {year for p in periods for year in p.years}
+    asked = most_specific(periods)  # bare years, months and dates are not a period asked for
+    period = asked.label if asked else ""
     districts = [name for key, name in lexicon.districts.items() if f" {key} " in padded]
     # "Nam Từ Liêm" contains "Từ Liêm" but not "Bắc Từ Liêm": compare whole names
     places = [p for p in PLACES if f" {fold(p)} " in padded and p not in districts
               and not any(fold(p) in fold(d) for d in districts)]
-    return Query(raw, text, folded, accented, restored, aliases, years, period, districts, places)
+    return Query(raw, text, folded, accented, restored, aliases, years, period, districts, places, periods=periods)

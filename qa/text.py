@@ -72,23 +72,23 @@ def _fold_char(c: str) -> str:
     return base.lower()
 
 
-_FOLD_TABLE: dict[int, str] = {}
+class _FoldTable(dict):
+    """code point -> folded character, filled on first use; ``str.translate`` looks
+    characters up in C, which is what makes folding a whole archive cheap."""
+
+    def __missing__(self, code: int) -> str:
+        c = chr(code)
+        mapped = c.lower() if c.isascii() else _fold_char(c)
+        self[code] = mapped
+        return mapped
+
+
+_FOLD_TABLE = _FoldTable()
 
 
 def fold(text: str) -> str:
     """Lower case without any diacritics: ``Đồng Hóa`` -> ``dong hoa``."""
-    out = []
-    for c in text:
-        if c.isascii():
-            out.append(c.lower())
-            continue
-        code = ord(c)
-        mapped = _FOLD_TABLE.get(code)
-        if mapped is None:
-            mapped = _fold_char(c)
-            _FOLD_TABLE[code] = mapped
-        out.append(mapped)
-    return "".join(out)
+    return text.translate(_FOLD_TABLE)
 
 
 def has_diacritics(text: str) -> bool:

@@ -42,3 +42,28 @@ def searcher(built_index):
     from qa.search import Searcher
 
     return Searcher(built_index)
+
+
+@pytest.fixture(scope="session")
+def archive_searcher(settings, embedder, tmp_path_factory):
+    """A small archive on the real model: the five documents, every constructed
+    other-year version of them (``qa.archive``) and, when the shared corpus is beside
+    the project, a dozen real provincial documents. The full development archive
+    (~400 documents) is ``make eval``'s, not the test suite's."""
+    from qa.archive import Archive, SHARED_CORPUS, variants
+    from qa.documents import iter_documents
+    from qa.search import Searcher
+    from qa.store import Index, build_index
+
+    docs = list(iter_documents(CORPUS))
+    real = []
+    if SHARED_CORPUS.is_file():
+        for doc in iter_documents(SHARED_CORPUS):
+            if "nhân dân" in (doc.issuer or "").lower() and len(doc.text) < 40_000:
+                real.append(doc)
+            if len(real) == 12:
+                break
+    archive = Archive(docs, variants(docs), real)
+    s = settings.model_copy(update={"index": tmp_path_factory.mktemp("archive")})
+    build_index(archive.documents(), s, embedder=embedder, progress=False)
+    return Searcher(Index.open(s, embedder))

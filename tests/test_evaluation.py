@@ -129,7 +129,8 @@ def test_beir_smoke(tmp_path, settings, embedder, capsys):
 @pytest.fixture(scope="module")
 def dev_report(tmp_path_factory, settings, embedder, built_index):
     output = tmp_path_factory.mktemp("reports")
-    report = ev.main(DEV, MODES, k=10, limit=12, output=output, settings=settings, embedder=embedder, progress=False)
+    report = ev.main(DEV, MODES, k=10, limit=12, output=output, settings=settings, embedder=embedder, progress=False,
+                     archive=False)
     return report, output
 
 
@@ -160,18 +161,21 @@ def test_devset_qrels_come_from_the_index(dev_report, built_index):
     assert unanswerable and not set(unanswerable) & set(qrels)
 
 
-def test_tuning_reuses_candidates_faithfully(dev_report, settings, embedder, tmp_path, monkeypatch):
-    """The tuner's cached fusion + re-scoring reproduces Searcher.search: at the
-    default weights it scores exactly what the evaluation measured for hybrid."""
-    report, _ = dev_report
-    monkeypatch.setattr(ev, "FUSION_GRID", {"fusion": ("score", "rrf"), "share": (0.5,), "rrf_k": (60.0,)})
-    monkeypatch.setattr(ev, "BM25_GRID", ((1.0, 1.0, 0.3),))
-    monkeypatch.setattr(ev, "BOOST_GRID", {"period": (0.3,), "district": (0.2,), "table": (0.2, 0.0), "accent": (0.2,)})
-    monkeypatch.setattr(ev, "COVERAGE_GRID", (0.5, 0.7))
-    monkeypatch.setattr(ev, "COSINE_GRID", (0.80,))
-    result = ev.tune(settings, DEV, embedder=embedder, limit=12, output=tmp_path, progress=False)
-    assert result.default["mrr@10"] == pytest.approx(report["metrics"]["hybrid"]["mrr@10"])
-    assert result.default["hit_rate@1"] == pytest.approx(report["metrics"]["hybrid"]["hit_rate@1"])
-    assert result.best["mrr@10"] >= result.default["mrr@10"]
-    assert len(result.table) >= 3 and (tmp_path / "tuning.md").is_file()
-    assert {(r["min_coverage"], r["min_cosine"]) for r in result.thresholds} >= {(0.5, 0.80), (0.7, 0.80)}
+def test_training_writes_a_config_the_searcher_reads(settings, embedder, built_index, tmp_path):
+    """``qa train`` on a slice of the development set: held-out numbers, a config
+    file with both models and the threshold, and a searcher that ranks with it."""
+    from qa.ranking import ANSWER_FEATURES, RANK_FEATURES, RankingConfig
+    from qa.search import Searcher
+    from qa.training import train
+
+    config_path, report_path = tmp_path / "ranking.json", tmp_path / "ranking.md"
+    result = train(settings, DEV, embedder=embedder, progress=False, config_path=config_path,
+                   report_path=report_path, archive=False, limit=60)
+    held = result["held_out"]["learned"]["five"]["answerable"]
+    assert held["n"] > 40 and 0.0 <= held["right"] <= 1.0
+    config = RankingConfig.load(config_path)
+    assert config.ranker.features == list(RANK_FEATURES) and config.answerer.features == list(ANSWER_FEATURES)
+    assert 0.0 < config.answer_threshold < 1.0 and config.trained["queries"] == 60
+    assert "held out" in report_path.read_text(encoding="utf-8")
+    response = Searcher(built_index, config).search("chỉ tiêu BHYT năm 2021", k=5)
+    assert response.results and 0.0 <= response.answer_probability <= 1.0

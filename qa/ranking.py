@@ -1,0 +1,327 @@
+"""Learned ranking and answering: per-candidate features, two small linear models,
+and the one configuration object that holds every ranking and answering knob.
+
+``Searcher.search`` gathers candidates (lexical and dense lists), then:
+
+1. ``candidate_features`` describes each candidate with a few dozen numbers: its
+   bm25 and cosine (and their margins to the best), its rank in each list, how much
+   of the question it covers, whether its document is *about* the period asked for
+   or merely *mentions* it, the district, the passage kind, the document type …;
+2. ``RankingConfig.rank_scores`` orders the candidates with a logistic model over
+   those features;
+3. ``answer_features`` describes the top candidate as an answer to *this* question
+   (does it state the year, district and period asked for, the kind of value asked
+   for, enough of the question's content, how far ahead of the rest it is), and
+   ``RankingConfig.answer_probability`` says how likely it is to be right; /answer
+   declines below ``answer_threshold``.
+
+The weights are not set by hand: ``qa train`` (``qa.training``) fits them on the
+development set with cross-validation and writes ``qa/data/ranking.json``, which
+``RankingConfig.load`` reads. Nothing here hard-codes a weight; the defaults below
+are only what an untrained install falls back to (plain reciprocal-rank fusion).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from qa.text import fold
+
+CONFIG_FILE = "ranking.json"
+_WORD = re.compile(r"\w+")
+_YEAR = re.compile(r"(?<![\d/.,])(?:19[5-9]\d|20\d\d)(?!\d)")
+# Target-style questions, where a row of a targets table is the natural answer.
+_TARGET_WORDS = re.compile(r"\b(chi tieu|ke hoach|ty le|bao nhieu|muc tieu|phan dau|dat)\b")
+
+# What kind of value a question asks for, and how an answer shows it (folded text).
+VALUE_KINDS = {
+    "percent": (re.compile(r"\b(ty le|phan tram|bao nhieu %|%|ti le)\b|%"), re.compile(r"\d\s*%|\bphan tram\b")),
+    "amount": (re.compile(r"\b(bao nhieu tien|kinh phi|ngan sach|thu ngan sach|chi ngan sach|von|ty dong|trieu dong|dong)\b"),
+               re.compile(r"\d[\d.,]*\s*(ty|trieu|nghin|dong)\b")),
+    "date": (re.compile(r"\b(khi nao|bao gio|ngay nao|thoi gian nao|thoi han|han chot|luc nao)\b"),
+             re.compile(r"\b(ngay\s+\d|\d{1,2}/\d{1,2}|thang\s+\d|quy\s+[ivx\d]|nam\s+(19|20)\d\d)")),
+    "count": (re.compile(r"\b(bao nhieu|so luong|may)\b"), re.compile(r"\d")),
+    "name": (re.compile(r"\b(ai|ten la gi|la ai|don vi nao|co quan nao|phuong nao|chu de)\b"), re.compile(r"\w")),
+}
+
+RANK_FEATURES = (
+    "lexical", "lexical_rr", "lexical_present", "cosine", "cosine_margin", "dense_rr", "dense_present",
+    "coverage", "label_coverage", "section_coverage", "phrase_overlap",
+    "about_period", "about_year", "other_year_doc", "states_year", "mentions_other_year", "doc_recency",
+    "district_match", "district_other", "district_doc",
+    "table_row", "table_target", "table_subrow", "accent", "log_length",
+    # relative to the other candidates of the same question, and interactions a linear
+    # model cannot form by itself
+    "coverage_gap", "label_coverage_gap", "table_target_label", "density",
+)
+ANSWER_FEATURES = (
+    "rank_score", "rank_margin", "rank_spread", "coverage", "label_coverage", "cosine", "cosine_margin",
+    "lexical", "year_asked_met", "year_asked_missed", "district_asked_met", "period_asked_missed",
+    "kind_asked", "kind_met", "content_words", "unknown_words",
+)
+
+
+class LinearModel(BaseModel):
+    """A logistic model over standardised features: p = σ(bias + Σ w·(x − mean)/scale)."""
+
+    features: list[str]
+    weights: list[float]
+    mean: list[float]
+    scale: list[float]
+    bias: float = 0.0
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        z = (x - np.asarray(self.mean)) / np.asarray(self.scale)
+        return z @ np.asarray(self.weights) + self.bias
+
+    def probability(self, x: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-self.logits(x)))
+
+
+class RankingConfig(BaseModel):
+    """Every knob of ranking and answering, in one object (``qa/data/ranking.json``)."""
+
+    candidates: int = 100                      # taken from each of the lexical and the dense list
+    bm25: tuple[float, float, float] = (1.0, 1.0, 0.3)  # words, folded, context columns
+    rrf_k: float = 60.0                        # the untrained fallback: reciprocal rank fusion
+    ranker: LinearModel | None = None
+    answerer: LinearModel | None = None
+    answer_threshold: float = 0.5
+    # ``also``: other periods of the same indicator — passages of other documents of the
+    # same district and type whose wording (figures and years aside) is this similar.
+    also_similarity: float = 0.6
+    also_limit: int = 5
+    trained: dict = Field(default_factory=dict)  # provenance: when, on what, held-out numbers
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> RankingConfig:
+        if path is None:
+            source = resources.files("qa") / "data" / CONFIG_FILE
+            if not source.is_file():
+                return cls()
+            return cls.model_validate_json(source.read_text(encoding="utf-8"))
+        return cls.model_validate_json(Path(path).read_text(encoding="utf-8"))
+
+    def save(self, path: Path) -> None:
+        Path(path).write_text(self.model_dump_json(indent=1) + "\n", encoding="utf-8")
+
+    def rank_scores(self, features: np.ndarray, lexical_rr: np.ndarray, dense_rr: np.ndarray) -> np.ndarray:
+        if self.ranker is None or not len(features):
+            return lexical_rr + dense_rr  # plain RRF until a ranker is trained
+        return self.ranker.logits(features)
+
+    def answer_probability(self, features: np.ndarray) -> float:
+        if self.answerer is None:
+            return 1.0
+        return float(self.answerer.probability(features[None, :])[0])
+
+
+# --------------------------------------------------------------------------- features
+
+
+@dataclass
+class Candidates:
+    """The two ranked lists of one query, as ``{passage id: (rank, score)}``."""
+
+    lexical: dict[int, tuple[int, float]]
+    dense: dict[int, tuple[int, float]]
+
+    @classmethod
+    def of(cls, lexical: list[tuple[int, float]], dense: list[tuple[int, float]]) -> Candidates:
+        return cls({p: (r, s) for r, (p, s) in enumerate(lexical)}, {p: (r, s) for r, (p, s) in enumerate(dense)})
+
+    def ids(self) -> list[int]:
+        return list(dict.fromkeys([*self.lexical, *self.dense]))
+
+
+def words_of(text: str) -> list[str]:
+    return _WORD.findall(text.lower())
+
+
+def content_words(q) -> list[str]:
+    from qa.answer import STOPWORDS
+
+    return [w for w in words_of(q.restored) if w not in STOPWORDS and not w.isdigit()]
+
+
+@lru_cache(maxsize=100_000)
+def text_view(text: str) -> tuple[frozenset[str], frozenset[str], str]:
+    """(words as written, lower case; the same folded; the folded text): computed once
+    per passage text and kept, since the same passages come back query after query."""
+    lower = text.lower()
+    folded_text = fold(lower)
+    return frozenset(_WORD.findall(lower)), frozenset(_WORD.findall(folded_text)), folded_text
+
+
+def coverage_of(words: list[str], text: str, aliases) -> float:
+    """Share of ``words`` found in ``text``: fully as typed (or through an alias),
+    half when only the folded form is there ("vé" is not "về")."""
+    from qa.answer import present_words
+
+    if not words:
+        return 0.0
+    exact, folded, folded_text = text_view(text)
+    aliased = present_words(folded_text, aliases) - folded if aliases else set()
+    found = 0.0
+    for w in words:
+        f = fold(w)
+        found += 1.0 if w in exact or f in aliased else 0.5 if f in folded else 0.0
+    return found / len(words)
+
+
+def own_label(passage) -> str:
+    """A table row's own label: "caption — 20. … › Số người đóng bảo hiểm y tế — Đơn vị …"
+    -> "Số người đóng bảo hiểm y tế" (other passages: their text)."""
+    if passage.kind != "table_row":
+        return passage.text
+    parts = passage.text.split(" — ")
+    label = parts[1] if len(parts) > 2 else parts[0]
+    return label.rsplit(" › ", 1)[-1]
+
+
+def passage_years(passage) -> set[int]:
+    return _years_in(passage.text) | _years_in(passage.section)
+
+
+@lru_cache(maxsize=100_000)
+def _years_in(text: str) -> frozenset[int]:
+    return frozenset(int(y) for y in _YEAR.findall(text))
+
+
+def _query_years(q) -> set[int]:
+    return set(q.years)
+
+
+def candidate_features(q, candidates: Candidates, passages: dict, docs: dict, newest_year: int) -> tuple[list[int], np.ndarray]:
+    """``(ids, matrix)``: one row of ``RANK_FEATURES`` per candidate."""
+    ids = [pid for pid in candidates.ids() if pid in passages]
+    words = content_words(q)
+    folded_query = " ".join(_WORD.findall(q.folded))
+    query_pairs = {f"{a} {b}" for a, b in zip(folded_query.split(), folded_query.split()[1:])}
+    years = _query_years(q)
+    target_style = bool(_TARGET_WORDS.search(q.folded))
+    accented = {x for x in words_of(q.text) if fold(x) != x} if q.accented else set()
+    lex_top = max((s for _, s in candidates.lexical.values()), default=0.0) or 1.0
+    cos_top = max((s for _, s in candidates.dense.values()), default=0.0)
+    cos_floor = min((s for _, s in candidates.dense.values()), default=0.0)
+    rows = []
+    for pid in ids:
+        p = passages[pid]
+        d = docs[p.doc_id]
+        lex_rank, lex_score = candidates.lexical.get(pid, (None, 0.0))
+        dense_rank, cosine = candidates.dense.get(pid, (None, cos_floor))
+        stated = passage_years(p)
+        doc_years = set(d.years)
+        label = own_label(p)
+        exact, _, folded_text = text_view(p.text)
+        pairs = sum(1 for pair in query_pairs if pair in folded_text) / len(query_pairs) if query_pairs else 0.0
+        present = exact
+        rows.append([
+            lex_score / lex_top,
+            1.0 / (lex_rank + 1) if lex_rank is not None else 0.0,
+            float(lex_rank is not None),
+            cosine,
+            cosine - cos_top,
+            1.0 / (dense_rank + 1) if dense_rank is not None else 0.0,
+            float(dense_rank is not None),
+            coverage_of(words, f"{p.text} {p.section}", q.aliases),
+            coverage_of(words, label, q.aliases),
+            coverage_of(words, f"{d.title} {p.section}", q.aliases),
+            pairs,
+            float(bool(q.period) and d.period == q.period),
+            float(bool(years & doc_years)),
+            float(bool(years) and bool(doc_years) and not years & doc_years),
+            float(bool(years & stated)),
+            float(bool(years) and bool(stated) and not years & stated),
+            (max(doc_years) - newest_year) / 10.0 if doc_years and not years else 0.0,
+            float(bool(q.districts) and d.district in q.districts),
+            float(bool(q.districts) and bool(d.district) and d.district not in q.districts),
+            float(bool(d.district)),
+            float(p.kind == "table_row"),
+            float(target_style and p.kind == "table_row"),
+            float(p.kind == "table_row" and " › " in p.text),
+            len(accented & present) / len(accented) if accented else 0.0,
+            math.log1p(len(p.text)) / 7.0,
+        ])
+    matrix = np.asarray(rows, dtype=np.float64).reshape(len(ids), len(RANK_FEATURES) - 4)
+    col = {name: i for i, name in enumerate(RANK_FEATURES)}
+    cov, label_cov = matrix[:, col["coverage"]], matrix[:, col["label_coverage"]]
+    lengths = np.asarray([len(passages[pid].text) for pid in ids], dtype=np.float64)
+    extra = np.stack([
+        cov - (cov.max() if len(ids) else 0.0),
+        label_cov - (label_cov.max() if len(ids) else 0.0),
+        matrix[:, col["table_target"]] * label_cov,
+        cov * len(words) / np.maximum(lengths, 50.0) * 100.0 if words else np.zeros(len(ids)),
+    ], axis=1) if len(ids) else np.zeros((0, 4))
+    return ids, np.concatenate([matrix, extra], axis=1)
+
+
+def value_kind(q) -> str:
+    """The kind of value the question asks for ("" when it asks for none in particular)."""
+    for kind, (asked, _) in VALUE_KINDS.items():
+        if asked.search(q.folded):
+            return kind
+    return ""
+
+
+def answer_features(q, top_row: np.ndarray, scores: np.ndarray, answer: str, top_passage, top_doc,
+                    vocabulary: set[str] | None = None) -> np.ndarray:
+    """One row of ``ANSWER_FEATURES`` for the top candidate as the answer."""
+    f = dict(zip(RANK_FEATURES, top_row))
+    ordered = np.sort(scores)[::-1]
+    margin = float(ordered[0] - ordered[1]) if len(ordered) > 1 else 1.0
+    spread = float(ordered[0] - ordered[min(9, len(ordered) - 1)]) if len(ordered) > 1 else 1.0
+    years = _query_years(q)
+    stated = passage_years(top_passage) | set(top_doc.years)
+    kind = value_kind(q)
+    shown = bool(VALUE_KINDS[kind][1].search(fold(answer))) if kind else True
+    period_missed = bool(q.period) and top_doc.period != q.period and fold(q.period) not in fold(
+        f"{top_passage.text} {top_passage.section}")
+    words = content_words(q)
+    unknown = [w for w in words if vocabulary is not None and fold(w) not in vocabulary]
+    return np.asarray([
+        float(ordered[0]), margin, spread,
+        f["coverage"], f["label_coverage"], f["cosine"], f["cosine_margin"], f["lexical"],
+        float(bool(years) and bool(years & stated)), float(bool(years) and not years & stated),
+        f["district_match"], float(period_missed),
+        float(bool(kind)), float(shown),
+        min(len(words), 12) / 12.0, len(unknown) / len(words) if words else 0.0,
+    ], dtype=np.float64)
+
+
+def hard_mismatch(q, top_passage, top_doc) -> str:
+    """Why the top passage cannot answer this question whatever the model says
+    ("" when nothing rules it out): the question names a year, a district or a
+    period that the passage and its document are not about."""
+    if q.places:
+        return "district not in the archive"
+    years = _query_years(q)
+    if years and not years & (passage_years(top_passage) | set(top_doc.years)):
+        return "another year"
+    if q.districts and top_doc.district and top_doc.district not in q.districts:
+        return "another district"
+    if q.period and top_doc.period != q.period and fold(q.period) not in fold(f"{top_passage.text} {top_passage.section}"):
+        return "another period"
+    return ""
+
+
+# --------------------------------------------------------------------------- also: other periods
+
+
+def _shape(text: str) -> set[str]:
+    """The words of a passage without its figures and years: what two versions of the
+    same indicator share."""
+    return {w for w in _WORD.findall(fold(text)) if not w.isdigit()}
+
+
+def similarity(a: str, b: str) -> float:
+    x, y = _shape(a), _shape(b)
+    return len(x & y) / len(x | y) if x and y else 0.0
