@@ -63,6 +63,11 @@ _TOPIC_WORDS = (
 )
 
 
+def is_local_government(doc: Document) -> bool:
+    """Issued by a People's Council or Committee (of a province, city or district)."""
+    return bool(_LOCAL_BODY.search(doc.issuer or ""))
+
+
 @dataclass
 class Variant:
     """A constructed version of a district document for another period."""
@@ -204,7 +209,7 @@ def distractors(path: Path = SHARED_CORPUS, national: int = NATIONAL_DISTRACTORS
 
     local, central = [], []
     for doc in iter_documents(path):
-        (local if _LOCAL_BODY.search(doc.issuer or "") else central).append(doc)
+        (local if is_local_government(doc) else central).append(doc)
     topic = [fold(w) for w in _TOPIC_WORDS]
 
     def density(doc: Document) -> float:
@@ -238,7 +243,7 @@ class Archive:
         return h.hexdigest()
 
     def summary(self) -> dict:
-        kinds = Counter("local" if _LOCAL_BODY.search(d.issuer or "") else "national" for d in self.distractors)
+        kinds = Counter("local" if is_local_government(d) else "national" for d in self.distractors)
         return {"corpus": len(self.corpus), "variants": len(self.variants),
                 "distractors_local": kinds["local"], "distractors_national": kinds["national"],
                 "documents": len(self.corpus) + len(self.variants) + len(self.distractors)}

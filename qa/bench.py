@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import random
-import re
 import statistics
 import threading
 import time
@@ -25,19 +24,18 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from qa.archive import SHARED_CORPUS, is_local_government
 from qa.config import PROJECT_ROOT, Settings
 from qa.documents import Document, iter_documents
 
-SHARED_CORPUS = PROJECT_ROOT.parent / "shared" / "corpora" / "vn-official-1114.jsonl.gz"
 DEV_SET = PROJECT_ROOT / "eval" / "datasets" / "district-docs"
 REPORTS = PROJECT_ROOT / "eval" / "reports"
-_LOCAL_BODY = re.compile(r"(hội đồng|ủy ban|uỷ ban) nhân dân|hđnd|ubnd", re.IGNORECASE)
 
 
 def distractor_documents(n: int, seed: int = 2026, path: Path = SHARED_CORPUS) -> list[Document]:
     """``n`` provincial/city HĐND and UBND documents, sampled reproducibly: the
     distractors a real archive of local-government documents would hold."""
-    local = [d for d in iter_documents(path) if _LOCAL_BODY.search(d.issuer or "")]
+    local = [d for d in iter_documents(path) if is_local_government(d)]
     return random.Random(seed).sample(local, min(n, len(local)))
 
 

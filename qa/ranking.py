@@ -113,10 +113,17 @@ class RankingConfig(BaseModel):
     def save(self, path: Path) -> None:
         Path(path).write_text(self.model_dump_json(indent=1) + "\n", encoding="utf-8")
 
-    def rank_scores(self, features: np.ndarray, lexical_rr: np.ndarray, dense_rr: np.ndarray) -> np.ndarray:
-        if self.ranker is None or not len(features):
-            return lexical_rr + dense_rr  # plain RRF until a ranker is trained
-        return self.ranker.logits(features)
+    def rank_scores(self, features: np.ndarray) -> np.ndarray:
+        """One score per candidate (rows of ``RANK_FEATURES``), higher first: the ranker,
+        or plain reciprocal rank fusion of the two lists until a ranker is trained."""
+        if self.ranker is not None and len(features):
+            return self.ranker.logits(features)
+        rrf = np.zeros(len(features))
+        for name in ("lexical_rr", "dense_rr"):
+            reciprocal = features[:, RANK_FEATURES.index(name)]  # 1 / (rank + 1), 0 when absent
+            present = reciprocal > 0
+            rrf[present] += 1.0 / (self.rrf_k + 1.0 / reciprocal[present])
+        return rrf
 
     def answer_probability(self, features: np.ndarray) -> float:
         if self.answerer is None:

@@ -73,11 +73,6 @@ class SearchResponse:
     also: list[Result] = field(default_factory=list)
 
 
-def coverage(q: Query, passage: PassageRecord) -> float:
-    """Share of the query's content words found in the passage (see ``qa.ranking.coverage_of``)."""
-    return coverage_of(content_words(q), f"{passage.text} {passage.section}", q.aliases)
-
-
 def sibling_rows(response: SearchResponse, limit: int = 5) -> list[Result]:
     """Other rows of the top result's table whose own label matches the query as
     well as the top row's: "chỉ tiêu BHYT năm 2021" is answered by the coverage
@@ -195,8 +190,7 @@ class Searcher:
             passages = self.index.passages(scores)
             return sorted(scores, key=lambda pid: -scores[pid]), scores, {}, passages
         ids, matrix, passages = self.features(q, candidates)
-        values = self.config.rank_scores(matrix, _rrf(ids, candidates.lexical, self.config.rrf_k),
-                                         _rrf(ids, candidates.dense, self.config.rrf_k))
+        values = self.config.rank_scores(matrix)
         scores = dict(zip(ids, values.tolist()))
         order = sorted(scores, key=lambda pid: -scores[pid])
         return order, scores, dict(zip(ids, matrix)), passages
@@ -254,10 +248,6 @@ class Searcher:
             response.also = self.other_periods(q, results[0], order, passages)
         response.took_ms = (time.perf_counter() - started) * 1000
         return response
-
-
-def _rrf(ids: list[int], ranked: dict[int, tuple[int, float]], k: float) -> np.ndarray:
-    return np.asarray([1.0 / (k + ranked[pid][0] + 1) if pid in ranked else 0.0 for pid in ids])
 
 
 def _or(terms: list[str]) -> str:

@@ -147,13 +147,7 @@ class Answered:
 def answer_of(sample: Sample, ranker: LinearModel | None, rrf_k: float = 60.0) -> Answered:
     from qa.answer import best_answer
 
-    if ranker is None:  # the untrained fallback: reciprocal rank fusion
-        col = {n: i for i, n in enumerate(RANK_FEATURES)}
-        lex, den = sample.features[:, col["lexical_rr"]], sample.features[:, col["dense_rr"]]
-        scores = np.asarray([(1 / (rrf_k + 1 / a) if a > 0 else 0) + (1 / (rrf_k + 1 / b) if b > 0 else 0)
-                             for a, b in zip(lex, den)])
-    else:
-        scores = ranker.logits(sample.features)
+    scores = RankingConfig(ranker=ranker, rrf_k=rrf_k).rank_scores(sample.features)
     order = list(np.argsort(-scores, kind="stable"))
     top = order[0]
     passage = sample.passages[sample.ids[top]]
