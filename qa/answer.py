@@ -26,6 +26,10 @@ STOPWORDS = {
     "về", "theo", "một", "này", "đó", "không", "gì", "nào", "bao", "nhiêu", "thế", "ở", "đã", "sẽ",
 }
 MAX_ANSWER_CHARS = 300
+# "bao nhiêu dự án", "mấy hộ": the thing counted, which the answer states after a figure
+# ("106 dự án", "173 hộ gia đình"); money and percentages are value kinds of their own.
+_COUNTED = re.compile(r"\b(?:bao nhieu|may|so luong)\s+(\w+)")
+_NOT_UNITS = {"tien", "phan", "la", "duoc", "nam", "thang", "ngay", "co", "con", "nua", "roi", "a", "vay", "the", "nhi"}
 
 
 @dataclass
@@ -39,7 +43,8 @@ def query_terms(q) -> list[str]:
     """Folded content words of the query (diacritics restored first, so that
     function words can be told apart) and of its abbreviation expansions."""
     words = _WORD.findall(q.restored.lower()) + [w for e in q.expanded for w in _WORD.findall(e.lower())]
-    return list(dict.fromkeys(fold(w) for w in words if w not in STOPWORDS))
+    named = q.reference_words  # the words naming a document ("nghị quyết 21") are not what is asked
+    return list(dict.fromkeys(fold(w) for w in words if w not in STOPWORDS and fold(w) not in named))
 
 
 def _spans(text: str, pattern: re.Pattern) -> list[tuple[int, int]]:
@@ -67,13 +72,27 @@ def present_words(folded_span: str, aliases: list[tuple[str, str]]) -> set[str]:
     return present
 
 
-def _score(folded_span: str, terms: list[str], wants_number: bool, aliases: list[tuple[str, str]]) -> float:
+def counted_unit(q) -> str:
+    """The folded word a "how many" question counts ("" when it counts none in particular)."""
+    m = _COUNTED.search(q.folded)
+    return m.group(1) if m and m.group(1) not in _NOT_UNITS and not m.group(1).isdigit() else ""
+
+
+def states_unit(folded_span: str, unit: str) -> bool:
+    """Whether the span gives a figure of ``unit`` ("106 dự án", "1.467 lượt cơ sở")."""
+    return bool(re.search(rf"\d[\d.,]*\s+(?:\w+\s+){{0,2}}?{re.escape(unit)}\b", folded_span))
+
+
+def _score(folded_span: str, terms: list[str], wants_number: bool, aliases: list[tuple[str, str]],
+           unit: str = "") -> float:
     present = present_words(folded_span, aliases)
     score = sum(1.0 + (0.5 if t.isdigit() else 0.0) for t in terms if t in present)
     pairs = sum(1 for a, b in zip(terms, terms[1:]) if f"{a} {b}" in folded_span)
     score += 0.5 * pairs
     if wants_number:  # "bao nhiêu …": a span without a figure does not answer it
         score *= 1.5 if _NUMBER.search(folded_span) else 0.5
+    if unit and states_unit(folded_span, unit):  # ... and one with a figure of what is counted does
+        score *= 2.0
     return score / math.log2(len(folded_span) / 80 + 2)  # prefer the tighter span
 
 
@@ -88,6 +107,7 @@ def best_answer(q, passage) -> tuple[str, int]:
     folded = fold(text)
     terms = query_terms(q)
     wants_number = bool(_QUANTITY.search(q.folded))
+    unit = counted_unit(q)
     best, best_score = (0, min(len(text), MAX_ANSWER_CHARS)), -1.0
     for a, b in _spans(text, _SENTENCE_END):
         clauses = [(a + x, a + y) for x, y in _spans(text[a:b], _CLAUSE_END)] if b - a > MAX_ANSWER_CHARS else [(a, b)]
@@ -96,7 +116,7 @@ def best_answer(q, passage) -> tuple[str, int]:
             for j in range(i, len(clauses)):
                 if j > i and clauses[j][1] - clauses[i][0] > MAX_ANSWER_CHARS:
                     break
-                score = _score(folded[clauses[i][0] : clauses[j][1]], terms, wants_number, q.aliases)
+                score = _score(folded[clauses[i][0] : clauses[j][1]], terms, wants_number, q.aliases, unit)
                 if score > best_score:
                     best, best_score = (clauses[i][0], _complete(text, clauses, i, j)), score
     start, end = best
@@ -114,7 +134,11 @@ def _complete(text: str, clauses: list[tuple[int, int]], i: int, j: int) -> int:
         window = text[start:end].rstrip()
         following = text[clauses[j + 1][0] : clauses[j + 1][1]].lstrip()
         unfinished = window.endswith((":", " là", "“")) or window.count("“") > window.count("”")
-        if not (unfinished or following.startswith("(")):
+        # a list the window opened with a colon, or a run of figures ("11 nhiệm vụ trọng tâm,
+        # 141 nhiệm vụ cụ thể"), goes on in the next clause
+        continues = (":" in window and following[:1].islower()) or (
+            following[:1].isdigit() and bool(re.search(r"\d", window)) and len(following) <= 60)
+        if not (unfinished or continues or following.startswith("(")):
             break
         j += 1
         end = clauses[j][1]

