@@ -2,7 +2,9 @@
 
 Endpoints are plain ``def`` functions: FastAPI runs them in a thread pool, so
 encoding a query never blocks the event loop and ``/health`` stays fast while
-searches run.
+searches run. Searches run side by side (no lock): each reads one snapshot of
+the index (``Index.reading``), and a reopened index replaces the old one for
+new requests while those on the old one finish on it.
 """
 
 from __future__ import annotations
@@ -91,7 +93,9 @@ class AnswerOut(BaseModel):
     answer: AnswerText | None
     # why there is no answer, in plain words ("" when there is one)
     declined: str = ""
+    # the top k results, as /search gives them: the page shows these (one request per search)
     results: list[ResultOut]
+    total: int = 0
     took_ms: float
 
 
@@ -130,28 +134,51 @@ def search_out(response: SearchResponse) -> SearchOut:
 
 
 class Service:
-    """The open index and its searcher, reopened when ``qa build/add/remove`` changes it."""
+    """The open index and its searcher, reopened when ``qa build/add/remove`` changes it.
+
+    Nothing serialises searches. ``get`` hands out the current searcher; when the
+    index changed on disk, one request opens the new one while the others go on
+    with the old, and the new one then replaces the reference. Searches holding the
+    old searcher finish on it: its build folder is not pruned while it is open.
+    """
 
     def __init__(self, settings: Settings, embedder=None):
         self.settings = settings
         self.embedder = embedder
-        self.lock = threading.Lock()
-        self.searcher: Searcher | None = None
-        self._stamp: tuple | None = None
+        self._reopening = threading.Lock()
+        # (stamp, searcher), replaced as one reference
+        self._current: tuple[tuple | None, Searcher | None] = (None, None)
+
+    @property
+    def searcher(self) -> Searcher | None:
+        return self._current[1]
 
     def _current_stamp(self) -> tuple:
         current = self.settings.index / "current"
-        manifest = current / "manifest.json"
-        return (os.path.realpath(current), manifest.stat().st_mtime_ns if manifest.exists() else 0)
+        try:
+            modified = (current / "manifest.json").stat().st_mtime_ns
+        except OSError:
+            modified = 0
+        return (os.path.realpath(current), modified)
 
     def get(self) -> Searcher:
         stamp = self._current_stamp()
-        if self.searcher is None or stamp != self._stamp:
-            if self.embedder is None and self.searcher is not None:
-                self.embedder = self.searcher.index.embedder  # keep the loaded model across reopenings
-            self.searcher = Searcher(Index.open(self.settings, self.embedder))
-            self._stamp = stamp
-        return self.searcher
+        known, searcher = self._current
+        if searcher is not None and stamp == known:
+            return searcher
+        # Only the first request waits for an index; later ones search the old one while it reopens.
+        if not self._reopening.acquire(blocking=searcher is None):
+            return searcher
+        try:
+            known, searcher = self._current
+            if searcher is None or stamp != known:
+                if self.embedder is None and searcher is not None:
+                    self.embedder = searcher.index.embedder  # keep the loaded model across reopenings
+                searcher = Searcher(Index.open(self.settings, self.embedder))
+                self._current = (stamp, searcher)
+            return searcher
+        finally:
+            self._reopening.release()
 
 
 def create_app(settings: Settings | None = None, embedder=None) -> FastAPI:
@@ -193,8 +220,9 @@ def create_app(settings: Settings | None = None, embedder=None) -> FastAPI:
         if "\ufffd" in q:
             raise QueryError("The query could not be decoded (malformed percent-encoding or not UTF-8).")
         filters = Filters(district=district, year=year, type=type_)
-        with service.lock:
-            return service.get().search(q, k=k, mode=mode, filters=filters, offset=offset)
+        searcher = service.get()
+        with searcher.index.reading():
+            return searcher.search(q, k=k, mode=mode, filters=filters, offset=offset)
 
     @app.get("/", include_in_schema=False)
     def page():
@@ -215,16 +243,17 @@ def create_app(settings: Settings | None = None, embedder=None) -> FastAPI:
     @app.get("/answer", response_model=AnswerOut, summary="The best answer with its citation")
     def answer(
         q: str = Query(..., max_length=MAX_QUERY_CHARS),
+        k: int = Query(5, ge=1, le=100, description="How many results beside the answer (the page asks for 10)"),
         district: str | None = None,
         year: int | None = Query(None, ge=1900, le=2100),
         type: str | None = None,
     ) -> AnswerOut:
-        response = run(q, 5, "hybrid", district, year, type, 0)
+        response = run(q, k, "hybrid", district, year, type, 0)
         top = response.results[0] if response.results else None
         if top is None or not confident(response):
             reason = response.declined or ("no passage answers this question closely enough" if top else "nothing found")
             return AnswerOut(query=q, answer=None, declined=reason, results=[result_out(r) for r in response.results],
-                             took_ms=round(response.took_ms, 1))
+                             total=response.total, took_ms=round(response.took_ms, 1))
         also = [RelatedAnswer(text=r.answer, passage_id=r.passage.id, period=r.doc.period, doc=doc_out(r.doc))
                 for r in sibling_rows(response)]
         also += [RelatedAnswer(text=r.answer, passage_id=r.passage.id, relation="other period", period=r.doc.period,
@@ -236,19 +265,19 @@ def create_app(settings: Settings | None = None, embedder=None) -> FastAPI:
                 period=top.doc.period, also=also, confidence=round(response.answer_probability, 3),
             ),
             results=[result_out(r) for r in response.results],
+            total=response.total,
             took_ms=round(response.took_ms, 1),
         )
 
     @app.get("/documents", response_model=list[DocumentOut], summary="All indexed documents")
     def documents() -> list[DocumentOut]:
-        with service.lock:
-            docs = service.get().index.documents().values()
+        docs = service.get().index.documents().values()
         return [DocumentOut(**doc_out(d).model_dump(), years=d.years) for d in docs]
 
     @app.get("/documents/{doc_id}", response_model=DocumentOut, summary="One document with its full text")
     def document(doc_id: str) -> DocumentOut:
-        with service.lock:
-            index = service.get().index
+        index = service.get().index
+        with index.reading():  # its metadata, text and passages from one generation
             doc = index.documents().get(doc_id)
             if doc is None:
                 raise HTTPException(404, f"No document with the id {doc_id!r}. See /documents for the list.")
@@ -258,7 +287,7 @@ def create_app(settings: Settings | None = None, embedder=None) -> FastAPI:
 
     @app.get("/health", response_model=HealthOut)
     def health() -> HealthOut:
-        searcher = service.searcher  # no lock: answers while searches run
+        searcher = service.searcher  # answers while searches run, and while the index reopens
         if searcher is None:
             raise HTTPException(503, "The index is still loading.")
         manifest = searcher.index.manifest

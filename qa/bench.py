@@ -7,6 +7,12 @@
    understanding (``Searcher.plain``).
 3. The approximate dense index (IVF) against exact search on that index: recall@10.
 4. Served latency: ``GET /search`` over HTTP against the raw query encoding.
+5. Concurrent searches on the distractor index: the throughput of 16 clients
+   against the served app (uvicorn in its own process), as a ratio to the ideal
+   of every core running one search at a time, ``cores / single-query latency``
+   (the latency of an in-process search, measured first). Served twice: one
+   process (threads share its GIL, as ``qa serve`` runs) and one worker process
+   per core.
 
 Writes eval/reports/bench.md and bench.json.
 """
@@ -14,10 +20,16 @@ Writes eval/reports/bench.md and bench.json.
 from __future__ import annotations
 
 import json
+import os
 import random
+import socket
 import statistics
+import subprocess
+import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from itertools import chain
 from pathlib import Path
 
@@ -49,7 +61,7 @@ def build_throughput(settings: Settings, embedder) -> dict:
 
     texts = [embedding_text(d, p) for d in iter_documents(settings.corpus) for p in chunk_document(d)]
     started = time.perf_counter()
-    embedder.model.encode(texts, prompt_name="passage", batch_size=settings.batch_size, normalize_embeddings=True)
+    embedder.model.encode(texts, "passage", embedder.batch_size)  # the model alone: no cache
     raw = len(texts) / (time.perf_counter() - started)
     report = build_index(settings.corpus, settings.model_copy(update={"index": settings.index / "bench-build"}),
                          embedder=embedder, progress=False)
@@ -67,8 +79,7 @@ def distractor_evaluation(settings: Settings, embedder, n: int) -> tuple[dict, o
     from qa.search import Searcher
     from qa.store import Index, build_index
 
-    folder = settings.index / "eval" / f"distractors-{n}"
-    s = settings.model_copy(update={"index": folder})
+    s = distractor_settings(settings, n)
     distractors = distractor_documents(n)
     started = time.perf_counter()
     if _built_with(s, 5 + len(distractors)):  # embedding thousands of passages takes long: reuse
@@ -93,6 +104,10 @@ def distractor_evaluation(settings: Settings, embedder, n: int) -> tuple[dict, o
         "plain": {m: plain["metrics"][m] for m in modes},
         "answers_full": full["answers"],
     }, index
+
+
+def distractor_settings(settings: Settings, n: int) -> Settings:
+    return settings.model_copy(update={"index": settings.index / "eval" / f"distractors-{n}"})
 
 
 def _built_with(settings: Settings, documents: int) -> bool:
@@ -157,8 +172,113 @@ def served_latency(settings: Settings, embedder, queries: list[str]) -> dict:
     }
 
 
+@contextmanager
+def _serving(settings: Settings, workers: int = 1) -> Iterator[str]:
+    """The app over ``settings.index`` under uvicorn in its own process (the clients' threads
+    do not share its GIL), with ``workers`` worker processes; yields its base URL once it answers."""
+    import tempfile
+
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = [sys.executable, "-m", "uvicorn", "qa.api:create_app", "--factory", "--workers", str(workers),
+               "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    env = {**os.environ, "QA_INDEX": str(settings.index), "QA_MODEL": settings.model}
+    url = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryFile() as log:
+        server = subprocess.Popen(command, env=env, stdout=log, stderr=log)
+        try:
+            deadline = time.monotonic() + 300  # each worker loads the model and the index first
+            while not _healthy(url):
+                if server.poll() is not None or time.monotonic() > deadline:
+                    log.seek(0)
+                    raise RuntimeError(f"`{' '.join(command)}` did not start:\n{log.read().decode()[-2000:]}")
+                time.sleep(0.2)
+            yield url
+        finally:
+            server.terminate()
+            server.wait(timeout=60)
+
+
+def _healthy(url: str) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(url + "/health", timeout=5).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def concurrency(settings: Settings, embedder, queries: list[str], clients: int = 16, per_client: int = 20) -> dict:
+    """Searches per second with ``clients`` concurrent HTTP clients, against the ideal:
+    each core running one search at a time, ``cores / single-query latency``.
+
+    The request is the page's (``GET /answer?k=10``, one per search); the latency is
+    the same search in process, one at a time, on a warm index.
+    """
+    from qa.search import Searcher
+    from qa.store import Index
+
+    index = Index.open(settings, embedder)
+    searcher = Searcher(index)
+    for q in queries[:5]:
+        searcher.search(q, k=10)  # warm: first-use loading is not search time
+    latencies = []
+    for q in queries:
+        started = time.perf_counter()
+        with index.reading():
+            searcher.search(q, k=10)
+        latencies.append(time.perf_counter() - started)
+    single = statistics.median(latencies)
+    cores = os.cpu_count() or 1
+    ideal = cores / single
+    result = {"clients": clients, "cores": cores, "passages": index.counts()[1],
+              "single_query_ms": round(single * 1000, 1), "ideal_per_s": round(ideal, 2)}
+    for label, workers in (("one_process", 1), ("per_core", cores)):
+        with _serving(settings, workers) as url:
+            served = _load(url, queries, clients, per_client)
+        served["throughput_over_ideal"] = round(served["served_per_s"] / ideal, 3)
+        result[label] = {"workers": workers, **served}
+    return result
+
+
+def _load(url: str, queries: list[str], clients: int, per_client: int) -> dict:
+    """``clients`` threads, each sending ``per_client`` page searches one after another."""
+    import httpx
+
+    times: list[float] = []
+    failures: list[str] = []
+
+    def client(c: int) -> None:
+        with httpx.Client(base_url=url, timeout=120) as http:
+            for i in range(per_client):
+                q = queries[(c * per_client + i) % len(queries)]
+                started = time.perf_counter()
+                response = http.get("/answer", params={"q": q, "k": 10})
+                times.append(time.perf_counter() - started)
+                if response.status_code != 200:
+                    failures.append(f"{response.status_code} {response.text[:200]}")
+
+    # Warm up: a worker accepts connections only once it has loaded, and every one
+    # started with the first, so these reach each of them.
+    for c in range(2 * clients):
+        httpx.get(url + "/answer", params={"q": queries[c % len(queries)], "k": 10}, timeout=120)
+    threads = [threading.Thread(target=client, args=(c,)) for c in range(clients)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - started
+    return {"requests": len(times), "failures": len(failures), "served_per_s": round(len(times) / elapsed, 2),
+            "served_p50_ms": round(statistics.median(times) * 1000, 1)}
+
+
 def markdown(results: dict) -> str:
     b, d, a, s = results["build"], results["distractors"], results["approximate"], results["served"]
+    c = results["concurrency"]
     lines = [
         "# Benchmarks", "",
         f"Measured {results['created']} on {results['machine']}. Speeds are ratios measured in one run.", "",
@@ -181,13 +301,24 @@ def markdown(results: dict) -> str:
         "## Served latency", "",
         f"`GET /search` over HTTP, {s['queries']} queries: p50 {s['served_p50_ms']} ms, p95 {s['served_p95_ms']} ms; "
         f"raw query encoding p50 {s['encode_p50_ms']} ms: ratio **{s['served_over_encode_p50']}**.", "",
+        "## Concurrent searches", "",
+        f"{c['clients']} clients, `GET /answer?k=10` (the page's one request per search) on {c['passages']} passages. "
+        f"One in-process search takes {c['single_query_ms']} ms, so {c['cores']} cores could serve at best "
+        f"{c['ideal_per_s']} searches/s (goal: ≥ 0.8 of that).", "",
+        "| served by | requests | failed | searches/s | p50 ms | ratio to ideal |", "|---|---:|---:|---:|---:|---:|",
+    ]
+    for label, key in (("one process (threads)", "one_process"), (f"{c['cores']} worker processes", "per_core")):
+        r = c[key]
+        lines.append(f"| {label} | {r['requests']} | {r['failures']} | {r['served_per_s']} | {r['served_p50_ms']} | "
+                     f"**{r['throughput_over_ideal']}** |")
+    lines += [
+        "", "Threads search side by side (no lock), but the ranking's Python holds the GIL; worker processes "
+        "(`uvicorn qa.api:create_app --factory --workers N`) share the read-only index and are not bound by it.", "",
     ]
     return "\n".join(lines)
 
 
 def main(n_distractors: int = 150) -> dict:
-    import os
-
     from qa.embedding import Embedder
 
     settings = Settings()
@@ -198,6 +329,7 @@ def main(n_distractors: int = 150) -> dict:
     results["distractors"], index = distractor_evaluation(settings, embedder, n_distractors)
     results["approximate"] = approximate_recall(index, embedder, queries)
     results["served"] = served_latency(settings, embedder, queries[:60])
+    results["concurrency"] = concurrency(distractor_settings(settings, n_distractors), embedder, queries[:60])
     REPORTS.mkdir(parents=True, exist_ok=True)
     (REPORTS / "bench.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
     text = markdown(results)

@@ -106,6 +106,10 @@ CHAT_WORDS: dict[str, str] = {
     "j": "gì", "ntn": "như thế nào", "vs": "với", "trc": "trước", "nx": "nữa", "mn": "mọi người",
     "sdt": "số điện thoại", "sđt": "số điện thoại", "lm": "làm", "ng": "người", "nhiu": "nhiêu",
 }
+# Question words the official texts rarely use, so that restoring diacritics from the
+# corpus's most frequent forms would get them wrong ("bao nhieu" -> "báo nhiều").
+QUESTION_FORMS = {fold(w).replace(" ", "_"): w for w in (
+    "bao nhiêu", "được", "không", "như thế nào", "số điện thoại", "mọi người", "bao giờ", "ở đâu", "là gì")}
 _CHAT = re.compile(r"(?<!\w)(" + "|".join(sorted(map(re.escape, CHAT_WORDS), key=len, reverse=True)) + r")(?!\w)")
 
 # A document named by its type and number: "nghị quyết 21", "NQ số 21/2020", "21/NQ-HĐND"
@@ -304,7 +308,7 @@ def understand(raw: str, lexicon: Lexicon) -> Query:
     text = _CHAT.sub(lambda m: CHAT_WORDS[m.group(1)] if accented else fold(CHAT_WORDS[m.group(1)]), text)
     folded = fold(text)
     folded_words = _SYLLABLE.findall(folded)
-    restored = text if accented else " ".join(restore_diacritics(folded_words, lexicon.forms))
+    restored = text if accented else " ".join(restore_diacritics(folded_words, {**lexicon.forms, **QUESTION_FORMS}))
 
     aliases: list[tuple[str, str]] = []
     for word in _SYLLABLE.findall(text):

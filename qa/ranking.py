@@ -413,7 +413,23 @@ def hard_mismatch(q, top_passage, top_doc) -> str:
         return "another district"
     if q.period and top_doc.period != q.period and fold(q.period) not in fold(f"{top_passage.text} {top_passage.section}"):
         return "another period"
+    if _month_not_covered(q, top_passage, top_doc):
+        return "another period"
     return ""
+
+
+def _month_not_covered(q, passage, doc) -> bool:
+    """The question asks about a month ("tháng 7 năm 2024") that the document's period does
+    not include and the passage does not name: a half-year report ending in June does not
+    say what happened in July."""
+    from qa.periods import find_periods
+
+    months = [p for p in q.periods if p.kind == "month" and p.first_year]
+    if not months or not doc.period:
+        return False
+    covering = find_periods(fold(doc.period))
+    named = find_periods(fold(f"{passage.text} {passage.section}"))
+    return not any(c.contains(m) for m in months for c in covering + named)
 
 
 # --------------------------------------------------------------------------- also: other periods

@@ -122,3 +122,14 @@ def test_answer_gives_both_bhyt_targets(client):
     assert any("91,5" in t for t in texts) and any("259.195" in t for t in texts)
     assert answer["doc"]["number"] == "21/NQ-HĐND"
     assert all("BH thất nghiệp" not in t and "bảo hiểm xã hội —" not in t for t in texts)
+
+
+def test_answer_carries_the_first_page_of_results(client):
+    """The page makes one request per search: /answer?k=10 lists what /search?k=10 does."""
+    params = {"q": "chỉ tiêu BHYT năm 2021", "k": 10}
+    answer = client.get("/answer", params=params).json()
+    search = client.get("/search", params=params).json()
+    assert len(answer["results"]) == 10 and answer["total"] == search["total"] > 10
+    assert [r["id"] for r in answer["results"]] == [r["id"] for r in search["results"]]
+    assert answer["results"][0]["highlights"] == search["results"][0]["highlights"]
+    assert client.get("/answer", params={"q": "bhyt", "k": 0}).status_code == 422

@@ -105,6 +105,24 @@ def page(browser, base_url):
     assert not foreign, f"the page loaded external resources: {foreign}"
 
 
+@pytest.fixture
+def searches(page, base_url) -> list[str]:
+    """The search requests (/answer, /search) the page makes, as "path?query", in order."""
+    seen: list[str] = []
+
+    def record(request) -> None:
+        url = urlparse(request.url)
+        if request.url.startswith(base_url) and url.path in ("/answer", "/search"):
+            seen.append(f"{url.path}?{url.query}")
+
+    page.on("request", record)
+    return seen
+
+
+def paths(requests: list[str]) -> list[str]:
+    return [urlparse(r).path for r in requests]
+
+
 def ask(page, query: str) -> None:
     """Type a question and press Enter, as a citizen would; wait for the outcome."""
     page.fill("#q", query)
@@ -120,7 +138,7 @@ def wait_done(page) -> None:
 # ---------------------------------------------------------------- tests
 
 
-def test_answer_with_citation_and_highlights(page, base_url):
+def test_answer_with_citation_and_highlights(page, base_url, searches):
     page.goto(base_url + "/")
     expect(page.locator("#q")).to_be_focused()
     expect(page.locator("#q")).to_have_attribute("placeholder", "Ví dụ: chỉ tiêu BHYT năm 2021")
@@ -131,6 +149,7 @@ def test_answer_with_citation_and_highlights(page, base_url):
     page.fill("#q", "chỉ tiêu BHYT năm 2021")
     page.click("#submit")
     wait_done(page)
+    assert paths(searches) == ["/answer"]  # the answer and the results: one request
 
     answer = page.locator("#answer")
     expect(answer).to_be_visible()
@@ -161,6 +180,38 @@ def test_answer_with_citation_and_highlights(page, base_url):
     assert "".join(marks) == "".join(text[h["start"]:h["end"]] for h in terms)
     answer_spans = [text[h["start"]:h["end"]] for h in first["highlights"] if h["kind"] == "answer"]
     assert passage.locator(".hl-answer").all_text_contents() == answer_spans
+
+
+def test_one_request_per_search(page, base_url, searches):
+    """Each search the page runs is one API request: /answer carries the answer and the
+    first page of results. Only "Xem thêm" asks /search, for the next page."""
+    page.goto(base_url + "/")
+    ask(page, "chỉ tiêu BHYT năm 2021")
+    expect(page.locator("#result-list > li")).to_have_count(10)
+    expect(page.locator("#answer-text")).to_contain_text("91,5")
+    assert paths(searches) == ["/answer"]
+    assert parse_qs(urlparse(searches[0]).query)["k"] == ["10"]
+
+    page.get_by_role("button", name="số giấy phép xây dựng đã cấp").click()  # an example chip
+    wait_done(page)
+    expect(page.locator("#result-list > li")).to_have_count(10)
+    assert paths(searches) == ["/answer"] * 2
+
+    page.click("#more")
+    expect(page.locator("#result-list > li")).to_have_count(20)
+    assert paths(searches) == ["/answer"] * 2 + ["/search"]
+    assert parse_qs(urlparse(searches[-1]).query)["offset"] == ["10"]
+
+    # a shared link: the page loads and runs its search once
+    page.goto(base_url + "/?q=" + quote("thu ngan sach 6 thang dau nam 2024"))
+    wait_done(page)
+    expect(page.locator("#answer-text")).to_contain_text("2.979")
+    assert paths(searches) == ["/answer"] * 2 + ["/search", "/answer"]
+
+    # an unanswerable question: still one request, for the nearest passages as well
+    ask(page, "thu ngân sách quận Cầu Giấy năm 2024")
+    expect(page.locator("#no-answer")).to_be_visible()
+    assert paths(searches) == ["/answer"] * 2 + ["/search"] + ["/answer"] * 2
 
 
 def test_offsets_are_code_points(page, base_url):

@@ -160,3 +160,27 @@ def test_everyday_wording_reaches_the_official_passage(searcher, monkeypatch):
     monkeypatch.setattr(thesaurus, "expansions", lambda folded, typed=None: [])
     without = [v for v, o in cases if found(v, o)]
     assert len(reached) >= len(without) + 5, (len(reached), len(without))
+
+
+def test_chat_spellings_and_district_initials(searcher):
+    q = understand("GPXD BTL cap dc bn", searcher.lexicon)
+    assert q.districts == ["Bắc Từ Liêm"]
+    assert "được bao nhiêu" in q.restored
+    top = searcher.search("GPXD BTL cap dc bn", k=1).results[0]
+    assert "GPXD" in top.passage.text and top.doc.district == "Bắc Từ Liêm"
+
+
+@pytest.mark.parametrize("written", ["nghị quyết 21/NQ-HĐND", "NQ 21", "nghi quyet so 21", "21/NQ-HDND", "nq 21/2020"])
+def test_a_document_named_by_number(searcher, written):
+    q = understand(f"{written} giao nhiệm vụ gì về chuyển đổi số", searcher.lexicon)
+    assert q.documents == [NQ21]
+    assert 2020 not in q.years  # the year of a number is not a year asked about
+    top = searcher.search(f"{written} giao nhiệm vụ gì về chuyển đổi số", k=1).results[0]
+    assert top.doc.id == NQ21 and "chuyen doi so" in fold(top.passage.text)
+
+
+def test_a_month_the_document_does_not_cover_gets_no_answer(searcher):
+    """A half-year report ending in June does not answer for July."""
+    response = searcher.search("số giấy phép xây dựng cấp trong tháng 7 năm 2024 bắc từ liêm", k=3)
+    assert response.declined == "another period" and not confident(response)
+    assert searcher.search("số giấy phép xây dựng đã cấp 6 tháng đầu năm 2024", k=3).declined == ""

@@ -1,8 +1,11 @@
-"""The on-disk index: build, reopen, add / remove / replace, refusals, atomic switch."""
+"""The on-disk index: build, reopen, add / remove / replace, refusals, atomic switch,
+snapshots and read-only connections per thread, pruning that spares builds in use."""
 
 from __future__ import annotations
 
 import shutil
+import sqlite3
+import threading
 
 import faiss
 import numpy as np
@@ -140,3 +143,63 @@ def test_approximate_index_past_threshold_keeps_recall(tmp_path, settings, embed
         recall.append(len(truth & got) / 10)
     assert exact.nlist > 1
     assert np.mean(recall) >= 0.8
+
+
+def test_read_connections_are_read_only_and_per_thread(built_index):
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        built_index.con.execute("DELETE FROM documents")
+    here = built_index.con
+    elsewhere: list = []
+    worker = threading.Thread(target=lambda: elsewhere.append((built_index.con, built_index.vocabulary()[:3])))
+    worker.start()
+    worker.join()
+    connection, vocabulary = elsewhere[0]
+    assert connection is not here and built_index.con is here
+    assert vocabulary == built_index.vocabulary()[:3]  # each connection makes its own temp vocabulary table
+
+
+def test_a_snapshot_holds_while_another_process_changes_the_build(tmp_path, settings, embedder):
+    """``reading`` pins one generation: SQLite, vectors and documents stay those of its
+    start while another Index (as `qa remove` in another process would) commits."""
+    small = small_settings(tmp_path, settings, [TAY_HO, BHYT])
+    build_index(small.corpus, small, embedder=embedder, progress=False)
+    searching, other = Index.open(small, embedder), Index.open(small, embedder)
+    vector = embedder.encode_query("Tỷ lệ bao phủ bảo hiểm y tế 91,5")
+    bhyt = set(searching.passage_ids([BHYT]).tolist())
+    with searching.reading():
+        other.remove(BHYT)
+        assert set(searching.passage_ids([BHYT]).tolist()) == bhyt
+        assert BHYT in searching.documents()
+        assert {pid for pid, _ in searching.dense_search(vector, 5)} <= bhyt | set(searching.passage_ids([TAY_HO]).tolist())
+        assert set(searching.passages(bhyt)) == bhyt
+    with searching.reading():  # the next snapshot is the new generation, vectors included
+        assert len(searching.passage_ids([BHYT])) == 0 and BHYT not in searching.documents()
+        assert searching.dense.ntotal == searching.counts()[1] == other.dense.ntotal
+    # the old generation's vectors went once nothing could need them
+    other.add(small.corpus / f"{BHYT}.txt")
+    assert sorted(p.name for p in (small.index / "current").glob("dense*.faiss")) == ["dense-1.faiss", "dense-2.faiss"]
+    assert Index.open(small, embedder).dense.ntotal == other.counts()[1]
+
+
+def test_a_build_in_use_is_not_pruned(tmp_path, settings, embedder):
+    small = small_settings(tmp_path, settings, [TAY_HO])
+    build_index(small.corpus, small, embedder=embedder, progress=False)
+    first = Index.open(small, embedder)
+    build_index(small.corpus, small, embedder=embedder, progress=False)
+    assert first.folder.exists() and first.folder != (small.index / "current").resolve()
+    found: list = []
+    reader = threading.Thread(target=lambda: found.append(first.counts()))  # a new connection, after the switch
+    reader.start()
+    reader.join()
+    assert found == [first.counts()] and found[0][0] == 1
+    first.close()
+    build_index(small.corpus, small, embedder=embedder, progress=False)
+    assert [p.name for p in (small.index / "builds").iterdir()] == [(small.index / "current").resolve().name]
+
+
+def test_progress_counts_documents_and_passages(tmp_path, settings, embedder, capsys):
+    small = small_settings(tmp_path, settings, [TAY_HO, BHYT])
+    docs = list(iter_documents(small.corpus))
+    report = build_index(docs, small, embedder=embedder, progress=True)
+    bar = capsys.readouterr().err.replace("\r", "\n").strip().splitlines()[-1]
+    assert "2/2" in bar and f"{report.passages:,} passages" in bar and "passages/s" in bar
