@@ -58,18 +58,24 @@ def _spans(text: str, pattern: re.Pattern) -> list[tuple[int, int]]:
     return [(a, b) for a, b in spans if text[a:b].strip()]
 
 
-def present_words(folded_span: str, aliases: list[tuple[str, str]]) -> set[str]:
-    """Words of the span, plus the words of an alias whose other form is there
-    ("863 GPXD" answers "giấy phép xây dựng")."""
-    present = set(_WORD.findall(folded_span))
-    padded = f" {' '.join(_WORD.findall(folded_span))} "
+def alias_words(padded: str, aliases: list[tuple[str, str]]) -> set[str]:
+    """Folded words an alias brings in: those of one form when the other is in ``padded``
+    (folded words joined by single spaces, with a space at each end)."""
+    extra: set[str] = set()
     for a, b in aliases:
         a, b = " ".join(_WORD.findall(fold(a))), " ".join(_WORD.findall(fold(b)))
         if f" {b} " in padded:
-            present.update(a.split())
+            extra.update(a.split())
         if f" {a} " in padded:
-            present.update(b.split())
-    return present
+            extra.update(b.split())
+    return extra
+
+
+def present_words(folded_span: str, aliases: list[tuple[str, str]]) -> set[str]:
+    """Words of the span, plus the words of an alias whose other form is there
+    ("863 GPXD" answers "giấy phép xây dựng")."""
+    words = _WORD.findall(folded_span)
+    return set(words) | alias_words(f" {' '.join(words)} ", aliases)
 
 
 def counted_unit(q) -> str:

@@ -167,8 +167,8 @@ def words_of(text: str) -> list[str]:
 def content_words(q) -> list[str]:
     from qa.answer import STOPWORDS
 
-    named = getattr(q, "reference_words", set())  # "nghị quyết 21" names a document: not what is asked
-    return [w for w in words_of(q.restored) if w not in STOPWORDS and not w.isdigit() and fold(w) not in named]
+    # "nghị quyết 21" names a document: not what is asked
+    return [w for w in words_of(q.restored) if w not in STOPWORDS and not w.isdigit() and fold(w) not in q.reference_words]
 
 
 @dataclass
@@ -217,40 +217,53 @@ def query_syllables(q) -> list[str]:
     return list(dict.fromkeys(s for w in content_words(q) for s in _WORD.findall(fold(w))))
 
 
-def rare_coverage(syllables: list[str], weights: list[float], folded_text: str, aliases) -> float:
-    """Share of the question's rarity-weighted syllables present in ``folded_text`` (an alias's
+def rare_coverage(syllables: list[str], weights: list[float], text: str, aliases) -> float:
+    """Share of the question's rarity-weighted syllables present in ``text`` (an alias's
     other form counts: "GPXD" in the text covers "giấy phép xây dựng")."""
-    from qa.answer import present_words
-
     if not syllables:
         return 0.0
-    present = present_words(folded_text, aliases)
+    present = present_in(text, aliases)
     total = sum(weights) or 1.0
     return sum(w for s, w in zip(syllables, weights) if s in present) / total
 
 
+@dataclass(frozen=True)
+class TextView:
+    exact: frozenset[str]    # words as written, lower case
+    folded: frozenset[str]   # the same, folded
+    padded: str              # the folded words joined by spaces, a space at each end: phrase look-ups
+
+
 @lru_cache(maxsize=100_000)
-def text_view(text: str) -> tuple[frozenset[str], frozenset[str], str]:
-    """(words as written, lower case; the same folded; the folded text): computed once
-    per passage text and kept, since the same passages come back query after query."""
+def text_view(text: str) -> TextView:
+    """A passage's words, computed once per text and kept, since the same passages come
+    back query after query (features are the hot path of a search)."""
     lower = text.lower()
-    folded_text = fold(lower)
-    return frozenset(_WORD.findall(lower)), frozenset(_WORD.findall(folded_text)), folded_text
+    folded = _WORD.findall(fold(lower))
+    return TextView(frozenset(_WORD.findall(lower)), frozenset(folded), f" {' '.join(folded)} ")
+
+
+def present_in(text: str, aliases) -> frozenset[str] | set[str]:
+    """The folded words of ``text``, plus those an alias brings in (``qa.answer.alias_words``)."""
+    from qa.answer import alias_words
+
+    view = text_view(text)
+    return view.folded | alias_words(view.padded, aliases) if aliases else view.folded
 
 
 def coverage_of(words: list[str], text: str, aliases) -> float:
     """Share of ``words`` found in ``text``: fully as typed (or through an alias),
     half when only the folded form is there ("vé" is not "về")."""
-    from qa.answer import present_words
+    from qa.answer import alias_words
 
     if not words:
         return 0.0
-    exact, folded, folded_text = text_view(text)
-    aliased = present_words(folded_text, aliases) - folded if aliases else set()
+    view = text_view(text)
+    aliased = alias_words(view.padded, aliases) - view.folded if aliases else set()
     found = 0.0
     for w in words:
         f = fold(w)
-        found += 1.0 if w in exact or f in aliased else 0.5 if f in folded else 0.0
+        found += 1.0 if w in view.exact or f in aliased else 0.5 if f in view.folded else 0.0
     return found / len(words)
 
 
@@ -298,9 +311,9 @@ def candidate_features(q, candidates: Candidates, passages: dict, docs: dict, ne
         stated = passage_years(p)
         doc_years = set(d.years)
         label = own_label(p)
-        exact, _, folded_text = text_view(p.text)
-        pairs = sum(1 for pair in query_pairs if pair in folded_text) / len(query_pairs) if query_pairs else 0.0
-        present = exact
+        view = text_view(p.text)
+        pairs = sum(1 for pair in query_pairs if f" {pair} " in view.padded) / len(query_pairs) if query_pairs else 0.0
+        present = view.exact
         rows.append([
             lex_score / lex_top,
             1.0 / (lex_rank + 1) if lex_rank is not None else 0.0,
@@ -330,7 +343,7 @@ def candidate_features(q, candidates: Candidates, passages: dict, docs: dict, ne
             len(accented & present) / len(accented) if accented else 0.0,
             math.log1p(len(p.text)) / 7.0,
         ])
-        rare.append(rare_coverage(syllables, rarities, fold(f"{p.text} {p.section} {d.title}"), q.aliases))
+        rare.append(rare_coverage(syllables, rarities, f"{p.text} {p.section} {d.title}", q.aliases))
         topical.append(coverage_of(topic, f"{p.text} {p.section}", q.aliases) if topic else 0.0)
     derived = 8  # the columns computed below, from all candidates at once
     matrix = np.asarray(rows, dtype=np.float64).reshape(len(ids), len(RANK_FEATURES) - derived)
@@ -376,11 +389,10 @@ def answer_features(q, top_row: np.ndarray, scores: np.ndarray, answer: str, top
     words = content_words(q)
     unknown = [w for w in words if vocabulary is not None and fold(w) not in vocabulary]
     # the rarest question word the passage (with its section and title) lacks, against the rarest possible
-    syllables = query_syllables(q)
-    context = set(_WORD.findall(fold(f"{top_passage.text} {top_passage.section} {top_doc.title}")))
-    from qa.answer import counted_unit, present_words, states_unit
+    from qa.answer import counted_unit, states_unit
 
-    context |= present_words(" ".join(sorted(context)), q.aliases)
+    syllables = query_syllables(q)
+    context = present_in(f"{top_passage.text} {top_passage.section} {top_doc.title}", q.aliases)
     ceiling = math.log(vocabulary.total + 1) if vocabulary is not None and vocabulary.total else 1.0
     missing = max((vocabulary.rarity(x) if vocabulary is not None else 1.0 for x in syllables if x not in context),
                   default=0.0) / ceiling
