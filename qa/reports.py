@@ -206,7 +206,9 @@ def side_by_side(five: dict, archive: dict) -> str:
            "(the corpus, other years' versions of each district document and real provincial and national "
            "documents; `qa.archive`). Hybrid search as the API serves it; code "
            f"{five.get('code', '')}. In the archive a question that names no period is answered by any "
-           "year's version of its document (`pinned` in the dataset).", "",
+           "year's version of its document (`pinned` in the dataset). The deployed ranker and answer model "
+           "were fitted on these same queries, so these numbers are in-sample: the held-out ones (5-fold "
+           "cross-validation) are in `ranking.md`.", "",
            "| category | n | Hit@1 five | Hit@1 archive | Hit@5 five | Hit@5 archive | MRR@10 five | MRR@10 archive |"
            " answer acc. five | answer acc. archive |",
            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
