@@ -128,13 +128,19 @@ class RankingConfig(BaseModel):
         """One score per candidate (rows of ``RANK_FEATURES``), higher first: the ranker,
         or plain reciprocal rank fusion of the two lists until a ranker is trained."""
         if self.ranker is not None and len(features):
-            return self.ranker.logits(features, RANK_FEATURES)
-        rrf = np.zeros(len(features))
-        for name in ("lexical_rr", "dense_rr"):
-            reciprocal = features[:, RANK_FEATURES.index(name)]  # 1 / (rank + 1), 0 when absent
-            present = reciprocal > 0
-            rrf[present] += 1.0 / (self.rrf_k + 1.0 / reciprocal[present])
-        return rrf
+            scores = self.ranker.logits(features, RANK_FEATURES)
+        else:
+            scores = np.zeros(len(features))
+            for name in ("lexical_rr", "dense_rr"):
+                reciprocal = features[:, RANK_FEATURES.index(name)]  # 1 / (rank + 1), 0 when absent
+                present = reciprocal > 0
+                scores[present] += 1.0 / (self.rrf_k + 1.0 / reciprocal[present])
+        # A question that names a document by number ("nghị quyết 21 … về X") is about that
+        # document: its passages come first, in their own order.
+        named = features[:, RANK_FEATURES.index("doc_named")] if len(features) else features
+        if len(features) and named.any():
+            scores = scores + named * (scores.max() - scores.min() + 1.0)
+        return scores
 
     def answer_probability(self, features: np.ndarray) -> float:
         if self.answerer is None:
