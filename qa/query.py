@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -271,17 +272,56 @@ class Query:
 
 
 class QueryError(ValueError):
-    """A query we cannot run; the message says why in plain words."""
+    """A query we cannot run; the message says why in plain words, ``code`` says it for
+    programs (the API returns it; the page words it in Vietnamese)."""
+
+    def __init__(self, message: str, code: str = "bad_query"):
+        super().__init__(message)
+        self.code = code
 
 
 def validate(raw: str) -> str:
     if raw is None or not raw.strip():
-        raise QueryError("The query is empty: type a few words, e.g. “chỉ tiêu BHYT năm 2021”.")
+        raise QueryError("The query is empty: type a few words, e.g. “chỉ tiêu BHYT năm 2021”.", code="empty_query")
     if len(raw) > MAX_QUERY_CHARS:
-        raise QueryError(f"The query is {len(raw)} characters long; the limit is {MAX_QUERY_CHARS}. Shorten it.")
+        raise QueryError(f"The query is {len(raw)} characters long; the limit is {MAX_QUERY_CHARS}. Shorten it.",
+                         code="query_too_long")
     if re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", raw):
-        raise QueryError("The query contains control characters; remove them and try again.")
+        raise QueryError("The query contains control characters; remove them and try again.",
+                         code="control_characters")
     return raw
+
+
+# What a query needs to be searched at all: a word of the alphabet the documents are
+# written in (Vietnamese: Latin letters, with or without diacritics) or a number. Headings'
+# markers carry nothing either: Roman numerals in capitals ("III.") and lone letters ("a)").
+# Everything else (punctuation, "*", emoji, Chinese, Cyrillic) would only bring back
+# unrelated passages, so such a query gets no results and NO_CONTENT_MESSAGE instead.
+_CONTENT_WORD = re.compile(r"[0-9a-z]+")
+_ROMAN_NUMERAL = re.compile(r"(?=[IVX])X{0,2}(IX|IV|V?I{0,3})")  # I to XXIX: a heading's number
+NO_CONTENT = "no content"  # SearchResponse.declined of such a query
+NO_CONTENT_MESSAGE = ("The query has no words or numbers to search for (only punctuation, symbols or another "
+                      "script): type a few Vietnamese words, e.g. “chỉ tiêu BHYT năm 2021”.")
+
+
+def searchable_words(text: str) -> list[str]:
+    """The words of ``text`` (as typed) that a search can use: runs of Latin letters
+    (diacritics folded away) and digits, without Roman numerals in capitals and lone letters."""
+    found = []
+    for word in re.findall(r"\w+", normalize(text)):
+        # NFKC: full-width digits and letters ("２０２１") are the ordinary ones
+        folded = "".join(_CONTENT_WORD.findall(fold(unicodedata.normalize("NFKC", word))))
+        if not folded or (len(folded) == 1 and folded.isalpha()):
+            continue
+        if word.isupper() and _ROMAN_NUMERAL.fullmatch(word):
+            continue
+        found.append(word)
+    return found
+
+
+def has_content(text: str) -> bool:
+    """Whether ``text`` holds anything to search for (see ``searchable_words``)."""
+    return bool(searchable_words(text))
 
 
 def restore_diacritics(folded_words: list[str], forms: dict[str, str], max_n: int = 4) -> list[str]:

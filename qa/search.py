@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from qa.answer import Highlight, best_answer, highlights
-from qa.query import Lexicon, Query, QueryError, understand
+from qa.query import NO_CONTENT, NO_CONTENT_MESSAGE, Lexicon, Query, QueryError, has_content, understand
 from qa.ranking import (
     Candidates, RankingConfig, answer_features, candidate_features, coverage_of, content_words,
     Vocabulary, hard_mismatch, own_label, similarity,
@@ -41,6 +41,11 @@ class Filters:
     district: str | None = None
     year: int | None = None
     type: str | None = None
+
+    def __post_init__(self):
+        # an empty form field ("district=") is no filter, not a district named ""
+        self.district = _blank_to_none(self.district)
+        self.type = _blank_to_none(self.type)
 
     def active(self) -> bool:
         return any(v not in (None, "") for v in (self.district, self.year, self.type))
@@ -71,6 +76,8 @@ class SearchResponse:
     declined: str = ""
     threshold: float = 0.5
     also: list[Result] = field(default_factory=list)
+    # why there are no results, in plain words, when the query could not be searched at all
+    message: str = ""
 
 
 def sibling_rows(response: SearchResponse, limit: int = 5) -> list[Result]:
@@ -133,7 +140,7 @@ class Searcher:
             value = getattr(filters, name)
             if value and fold(value) not in {fold(v) for v in known[name]}:
                 choices = ", ".join(known[name]) or "none"
-                raise QueryError(f"Unknown {name} {value!r}. Known values: {choices}.")
+                raise QueryError(f"Unknown {name} {value!r}. Known values: {choices}.", code="unknown_filter")
 
     def allowed_passages(self, filters: Filters) -> np.ndarray | None:
         if not filters.active():
@@ -227,14 +234,22 @@ class Searcher:
         also = sorted(found.values(), key=lambda r: (max(r.doc.years or [0]), r.doc.date), reverse=True)
         return also[: self.config.also_limit]
 
+    def nothing_to_search(self, q: Query, mode: str, started: float) -> SearchResponse:
+        """No results for a query without words or numbers ("*", "III.", "你好"): whatever
+        came first would be unrelated, and its "answer" a heading."""
+        return SearchResponse(q.raw, q, [], 0, (time.perf_counter() - started) * 1000, mode,
+                              threshold=self.config.answer_threshold, declined=NO_CONTENT, message=NO_CONTENT_MESSAGE)
+
     def search(
         self, query: str, k: int = 10, mode: str = "hybrid", filters: Filters | None = None, offset: int = 0
     ) -> SearchResponse:
         started = time.perf_counter()
         if mode not in MODES:
-            raise QueryError(f"Unknown mode {mode!r}; use one of: {', '.join(MODES)}.")
+            raise QueryError(f"Unknown mode {mode!r}; use one of: {', '.join(MODES)}.", code="unknown_mode")
         q = understand(query, self.lexicon)
         allowed = self.allowed_passages(filters or Filters())
+        if not has_content(q.raw):
+            return self.nothing_to_search(q, mode, started)
         candidates = self.retrieve(q, mode, max(self.config.candidates, offset + k), allowed)
         order, scores, features, passages = self.rank(q, candidates, mode)
         docs = self.index.documents()
@@ -253,6 +268,10 @@ class Searcher:
             response.also = self.other_periods(q, results[0], order, passages)
         response.took_ms = (time.perf_counter() - started) * 1000
         return response
+
+
+def _blank_to_none(value: str | None) -> str | None:
+    return value.strip() or None if isinstance(value, str) else value
 
 
 def _or(terms: list[str]) -> str:

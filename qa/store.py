@@ -1,22 +1,33 @@
 """The index on disk: documents, passages, a lexical index and a dense index.
 
-Layout of an index directory (``QA_INDEX``)::
+Layout of an index directory (``QA_INDEX``; index/README.md describes every file)::
 
     index/
-      current -> builds/20261121T220501-1234   (symlink, switched atomically)
+      current  -> builds/20261121T220501-1234-…   (symlink, switched atomically)
+      previous -> builds/…   the build ``current`` replaced, while it was good: kept
+                             for ``Index.open`` to fall back on if ``current`` breaks
+      switch.lock            held while a build switches ``current`` and prunes
       builds/<name>/
-        manifest.json   model, dimension, normaliser and chunker versions, counts
-        store.sqlite    documents, passages, FTS5 lexical index (words + folded),
-                        and (table meta) which FAISS file holds this generation's vectors
-        dense.faiss     FAISS index keyed by passage id (IndexIDMap2); after a change,
-                        dense-<generation>.faiss
-        in-use.lock     held (shared) by every open Index: pruning skips the build
+        manifest.json        model, dimension, normaliser/chunker/store versions, counts,
+                             the corpus it was built from and the listing of its files
+        store.sqlite         documents, passages, FTS5 lexical index (words + folded), and
+                             (table meta) the generation, its FAISS file, that file's
+                             SHA-256 and the next passage id
+        dense-<generation>.faiss   FAISS index keyed by passage id (IndexIDMap2)
+        in-use.lock          held (shared) by every open Index: pruning skips the build
 
 ``build_index`` writes a new build directory and switches ``current`` to it
 only when it is complete, so a crash mid-build leaves the previous index
 serving. ``Index.add`` and ``Index.remove`` change the current build in place:
-the new FAISS file is written first, then one SQLite transaction changes the
-passages and names that file, so the database and the vectors change together.
+the new FAISS file is written (and fsynced) first under a new name, then one
+SQLite transaction changes the passages and names that file with its checksum, so
+whenever the process dies, the committed meta names a complete FAISS file that
+holds exactly the committed passages. Passage ids come from a counter in the meta
+table: an id, once given, never names another passage in that build.
+
+Opening checks all this (``_check``): the meta's FAISS file exists, its checksum is
+the recorded one, its ids are the passages' ids. A broken ``current`` is refused
+with what to run, or ``previous`` is served instead while there is one.
 
 Searches run side by side: each thread reads through its own read-only SQLite
 connection (WAL: readers never wait for a writer), and ``Index.reading()`` pins
@@ -27,10 +38,10 @@ what a search holds: it builds a changed copy and swaps the reference.
 
 from __future__ import annotations
 
-import fcntl
 import gzip
 import hashlib
 import json
+import logging
 import os
 import shutil
 import sqlite3
@@ -47,23 +58,30 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from qa.builds import (
+    CURRENT, PARTIAL, PREVIOUS, corpus_listing, crash_point, fsync_folder, hold, is_read_by_build,
+    remove_stale_temporaries, switch, target, write_durably,
+)
 from qa.chunking import CHUNKER_VERSION, Passage, chunk_document
 from qa.config import Settings
 from qa.documents import CORPUS_SUFFIXES, Document, DocumentError, _document_files, _suffix, iter_documents
 from qa.query import abbreviation_runs, choose_expansions
 from qa.text import NORMALIZER_VERSION, fold, segment
 
-STORE_VERSION = 1
+log = logging.getLogger(__name__)
+
+# 2: the meta table names the FAISS file with its checksum and holds the passage id counter.
+STORE_VERSION = 2
 MANIFEST = "manifest.json"
 DB = "store.sqlite"
-DENSE = "dense.faiss"
-LOCK = "in-use.lock"
 # Passages embedded together while building: the progress bar moves this often,
 # however long the documents are.
 EMBED_BATCH = 256
 # Snapshots begun again when another process moved the build two generations on
 # while one began (its FAISS file is gone): more means something is wrong.
 SNAPSHOT_ATTEMPTS = 5
+# A manifest temporary this old was left by a process killed mid-write (a write takes milliseconds).
+STALE_MANIFEST_TMP = 600.0
 
 SCHEMA = """
 CREATE TABLE documents (
@@ -85,13 +103,18 @@ CREATE TABLE abbreviations (
 CREATE VIRTUAL TABLE passages_fts USING fts5(
     words, folded, context, tokenize = "unicode61 remove_diacritics 0 tokenchars '_'"
 );
--- generation: changes made since the build; dense: the FAISS file of that generation
+-- generation: changes made since the build; dense: the FAISS file of that generation;
+-- dense_sha256: its checksum, recorded as it was written; next_id: the next passage id
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
 """
 
 
 class StoreError(RuntimeError):
     """An index that cannot be used as asked; the message says why and what to do."""
+
+
+class BrokenIndex(StoreError):
+    """A build whose files are missing, damaged or disagree with one another."""
 
 
 @dataclass
@@ -107,7 +130,10 @@ class Manifest:
     created: str = ""
     updated: str = ""
     generation: int = 0
+    # The corpus folder or file the build read (resolved; "" for documents handed over
+    # in memory) and its files as ``qa.builds.corpus_listing`` lists them.
     corpus: str = ""
+    corpus_files: dict[str, list[int]] = field(default_factory=dict)
 
     @classmethod
     def read(cls, folder: Path) -> Manifest:
@@ -115,9 +141,8 @@ class Manifest:
 
     def write(self, folder: Path) -> None:
         self.updated = _now()
-        tmp = folder / (MANIFEST + ".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2, ensure_ascii=False))
-        os.replace(tmp, folder / MANIFEST)
+        text = json.dumps(asdict(self), indent=2, ensure_ascii=False).encode()
+        write_durably(folder / MANIFEST, lambda f: f.write(text), "manifest")
 
 
 @dataclass
@@ -127,10 +152,32 @@ class BuildReport:
     seconds: float
     embed_seconds: float
     errors: list[str] = field(default_factory=list)
+    # The new build, now current; None when nothing was indexed (``current`` unchanged).
+    build: Path | None = None
 
     @property
     def passages_per_second(self) -> float:
         return self.passages / self.seconds if self.seconds else 0.0
+
+
+@dataclass
+class AddReport:
+    """What ``Index.add`` did with each document it found."""
+
+    changed: list[str] = field(default_factory=list)    # indexed or replaced
+    unchanged: list[str] = field(default_factory=list)  # the index already held this exact version
+    errors: list[DocumentError] = field(default_factory=list)  # not indexed; the rest were
+
+
+@dataclass(frozen=True)
+class Meta:
+    """The meta table of one generation: read and written in the transaction that
+    changes the passages, so it always describes the committed ones."""
+
+    generation: int    # changes made since the build
+    dense: str         # the FAISS file holding this generation's vectors
+    dense_sha256: str  # that file's checksum, computed as it was written
+    next_id: int       # the next passage id: ids are never reused within the build
 
 
 def _now() -> str:
@@ -198,70 +245,74 @@ def _use_wal(con: sqlite3.Connection) -> None:
         pass  # a build made before WAL, with a reader mid-snapshot: it stays as it is, still correct
 
 
-def _write_faiss(index: faiss.Index, folder: Path, name: str = DENSE) -> None:
-    tmp = folder / (name + ".tmp")
-    faiss.write_index(index, str(tmp))
-    os.replace(tmp, folder / name)
+def dense_name(generation: int) -> str:
+    return f"dense-{generation}.faiss"
 
 
-def _read_faiss(path: Path) -> faiss.Index:
-    """Raises FileNotFoundError when the file is gone (faiss.read_index says only RuntimeError)."""
+def _write_faiss(index: faiss.Index, folder: Path, name: str) -> str:
+    """Write ``folder/name`` durably; returns its SHA-256, computed from the bytes written."""
+    digest = hashlib.sha256()
+
+    def write(f) -> None:
+        def chunk(data: bytes) -> None:
+            digest.update(data)
+            f.write(data)
+
+        faiss.write_index(index, faiss.PyCallbackIOWriter(chunk))
+
+    write_durably(folder / name, write, "dense")
+    return digest.hexdigest()
+
+
+def _read_faiss(path: Path, checksum: str) -> faiss.Index:
+    """The FAISS index at ``path``, checked against the checksum its writer recorded.
+    Raises FileNotFoundError when the file is gone (a writer may have removed it since
+    the snapshot began), BrokenIndex when it is damaged."""
+    digest = hashlib.sha256()
     with path.open("rb") as f:  # open first: a writer may remove the file once we read it
-        return faiss.read_index(faiss.PyCallbackIOReader(f.read))
+        def read(n: int) -> bytes:
+            data = f.read(n)
+            digest.update(data)
+            return data
+
+        try:
+            index = faiss.read_index(faiss.PyCallbackIOReader(read))
+        except RuntimeError as exc:
+            raise BrokenIndex(f"{path.name} cannot be read ({str(exc).splitlines()[0][:120]})") from None
+        digest.update(f.read())  # bytes faiss did not need still count
+    if digest.hexdigest() != checksum:
+        raise BrokenIndex(f"{path.name} is damaged: its checksum is not the one recorded when it was written")
+    return index
 
 
-def _read_meta(con: sqlite3.Connection) -> tuple[int, str]:
-    """``(generation, FAISS file)`` of what ``con`` reads; -1 and dense.faiss for a
-    build made before the meta table (its first change adds the table)."""
+def _read_meta(con: sqlite3.Connection) -> Meta:
+    """The meta of what ``con`` reads (the first read of a transaction fixes its snapshot)."""
     try:
         meta = {row[0]: row[1] for row in con.execute("SELECT key, value FROM meta")}
-    except sqlite3.OperationalError:  # no such table
-        return -1, DENSE
-    return int(meta.get("generation", -1)), meta.get("dense", DENSE)
+        return Meta(int(meta["generation"]), meta["dense"], meta["dense_sha256"], int(meta["next_id"]))
+    except sqlite3.DatabaseError as exc:
+        raise BrokenIndex(f"{DB} cannot be read ({exc})") from None
+    except (KeyError, ValueError) as exc:
+        raise BrokenIndex(f"the meta table of {DB} lacks {exc}") from None
 
 
-def _write_meta(con: sqlite3.Connection, generation: int, dense_file: str) -> None:
-    con.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
-    con.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [("generation", str(generation)), ("dense", dense_file)])
+def _write_meta(con: sqlite3.Connection, meta: Meta) -> None:
+    con.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                    [(key, str(value)) for key, value in asdict(meta).items()])
 
 
 def _remove_stale_dense(folder: Path, keep: set[str]) -> None:
-    """FAISS files older than the previous generation. A snapshot begun before the last
-    commit may still need the previous file; one begun two commits ago finds its file
-    gone and begins again (``Index.reading``)."""
+    """FAISS files older than the previous generation, and temporaries of a writer that
+    was killed. Run by the writer holding SQLite's write lock, before its commit: no
+    other writer is mid-write. A snapshot begun before the last commit may still need
+    the previous file; one begun two commits ago finds its file gone and begins again
+    (``Index.reading``)."""
     for path in folder.glob("dense*.faiss"):
         if path.name not in keep:
             path.unlink(missing_ok=True)
-
-
-def _hold(folder: Path):
-    """A shared lock on a build folder, held by an open Index and by the build writing it:
-    ``_prune_builds`` leaves the folder alone while anyone holds it. Released when the
-    returned file is closed (or garbage-collected with its Index)."""
-    try:
-        fd = os.open(folder / LOCK, os.O_RDONLY | os.O_CREAT, 0o644)
-    except FileNotFoundError:
-        raise  # the folder is gone
-    except OSError:
-        return None  # a read-only copy of an index: nothing prunes it
-    fcntl.flock(fd, fcntl.LOCK_SH)  # waits while a pruner removes it; Index checks it is still there
-    return open(fd, "rb")
-
-
-def _remove_unless_held(folder: Path) -> None:
-    try:
-        fd = os.open(folder / LOCK, os.O_RDONLY)
-    except (FileNotFoundError, NotADirectoryError):  # a build made before the lock file, or a stray file
-        shutil.rmtree(folder, ignore_errors=True)
-        return
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return  # open somewhere (or being built): a later build removes it
-    else:
-        shutil.rmtree(folder, ignore_errors=True)  # holding the lock: nobody opens it meanwhile
-    finally:
-        os.close(fd)
+    remove_stale_temporaries(folder, "dense*.tmp")
+    # Manifests are rewritten after the commit, outside the lock: only old temporaries are stale.
+    remove_stale_temporaries(folder, f"{MANIFEST}.*.tmp", older_than=STALE_MANIFEST_TMP)
 
 
 def _insert(con: sqlite3.Connection, doc: Document, passages: list[Passage], first_id: int) -> list[int]:
@@ -286,22 +337,16 @@ def _insert(con: sqlite3.Connection, doc: Document, passages: list[Passage], fir
     return ids
 
 
-def _link_current(root: Path, build: Path) -> None:
-    link = root / "current"
-    tmp = root / f".current-{os.getpid()}"
-    if tmp.is_symlink() or tmp.exists():
-        tmp.unlink()
-    os.symlink(build.relative_to(root), tmp)
-    os.replace(tmp, link)  # atomic: readers see the old build or the new one
-
-
 def build_index(
     corpus: Path | Iterable[Document],
     settings: Settings,
     embedder=None,
     progress: bool = True,
 ) -> BuildReport:
-    """Build a fresh index of ``corpus`` under ``settings.index`` and switch to it."""
+    """Build a fresh index of ``corpus`` under ``settings.index`` and switch to it.
+
+    When nothing could be indexed (an empty folder, only unreadable files) the report
+    says so (``build`` None, ``errors``) and ``current`` stays as it was."""
     from qa.embedding import Embedder
 
     started = time.perf_counter()
@@ -310,10 +355,48 @@ def build_index(
     (root / "builds").mkdir(parents=True, exist_ok=True)
     # unique even for two builds in one second of one process
     build = root / "builds" / f"{datetime.now().strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    work = build.with_name("." + build.name + ".partial")
+    work = build.with_name("." + build.name + PARTIAL)
     work.mkdir()
-    held = _hold(work)  # another build finishing meanwhile must not prune this one
+    held = hold(work)  # another build finishing meanwhile must not prune this one
+    from_files = isinstance(corpus, (str, Path))
+    # Listed before reading: a file changed while the build reads makes it stale.
+    listing = corpus_listing(Path(corpus)) if from_files else {}
     errors: list[DocumentError] = []
+    try:
+        written = _write_build(work, corpus, errors, settings, embedder, progress)
+        if written.documents == 0:
+            shutil.rmtree(work, ignore_errors=True)
+            return BuildReport(0, 0, time.perf_counter() - started, written.embed_seconds, [str(e) for e in errors])
+        Manifest(
+            model=embedder.name, dimension=embedder.dim, documents=written.documents, passages=written.passages,
+            dense_index=written.dense_index, created=_now(),
+            corpus=str(Path(corpus).resolve()) if from_files else "", corpus_files=listing,
+        ).write(work)
+        work.rename(build)
+        fsync_folder(build.parent)
+        crash_point("build-renamed")
+        switch(root, build, is_good=lambda folder: verify_build(folder) is None)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)  # gone already once renamed: the next build prunes that one
+        raise
+    finally:
+        if held:
+            held.close()
+    return BuildReport(written.documents, written.passages, time.perf_counter() - started,
+                       written.embed_seconds, [str(e) for e in errors], build)
+
+
+@dataclass
+class _Written:
+    documents: int
+    passages: int
+    embed_seconds: float
+    dense_index: str
+
+
+def _write_build(work: Path, corpus: Path | Iterable[Document], errors: list[DocumentError],
+                 settings: Settings, embedder, progress: bool) -> _Written:
+    """store.sqlite and dense-0.faiss of ``corpus`` in the folder ``work``."""
     bar = _BuildProgress(_document_count(corpus), enabled=progress)
     documents = iter_documents(Path(corpus), errors) if isinstance(corpus, (str, Path)) else iter(corpus)
     con = _connect(work / DB)
@@ -343,6 +426,7 @@ def build_index(
         if pending:
             embed(pending)
         bar.close()
+        crash_point("build-inserted")
         matrix = np.concatenate(vectors) if vectors else np.zeros((0, embedder.dim), np.float32)
         vectors.clear()  # the matrix holds them now
         dense, kind = dense_factory(n_passages, embedder.dim, settings.exact_max)
@@ -350,31 +434,18 @@ def build_index(
             dense.index.train(matrix)
         dense.add_with_ids(matrix, np.arange(1, n_passages + 1, dtype=np.int64))
         del matrix
-        _write_faiss(dense, work)
-        _write_meta(con, 0, DENSE)
+        checksum = _write_faiss(dense, work, dense_name(0))
+        _write_meta(con, Meta(0, dense_name(0), checksum, n_passages + 1))
         con.execute("INSERT INTO passages_fts(passages_fts) VALUES ('optimize')")
         con.commit()
+        crash_point("build-committed")
         # After the bulk insert (a rollback journal is cheaper for one huge transaction):
         # from now on searches read while `qa add` / `qa remove` write.
         _use_wal(con)
-    except BaseException:
+    finally:
         bar.close()
         con.close()
-        shutil.rmtree(work, ignore_errors=True)
-        if held:
-            held.close()
-        raise
-    con.close()
-    Manifest(
-        model=embedder.name, dimension=embedder.dim, documents=n_docs, passages=n_passages,
-        dense_index=kind, created=_now(), corpus=str(corpus) if isinstance(corpus, (str, Path)) else "",
-    ).write(work)
-    work.rename(build)
-    _link_current(root, build)
-    if held:
-        held.close()
-    _prune_builds(root, keep=build)
-    return BuildReport(n_docs, n_passages, time.perf_counter() - started, embed_seconds, [str(e) for e in errors])
+    return _Written(n_docs, n_passages, embed_seconds, kind)
 
 
 class _BuildProgress:
@@ -441,19 +512,12 @@ def _chunked(documents: Iterable[Document]) -> Iterator[tuple[Document, list[Pas
         yield doc, chunk_document(doc)
 
 
-def _prune_builds(root: Path, keep: Path) -> None:
-    """Old builds are removed once the new one is current (a stale .partial too), except
-    those an open Index or a running build holds (``_hold``): a later build removes them
-    once they are let go, so a search still running on the old build is never cut off."""
-    for old in (root / "builds").iterdir():
-        if old != keep:
-            _remove_unless_held(old)
-
-
 def index_is_current(settings: Settings) -> bool:
-    """True when the index exists, matches the model and code versions, and
-    is newer than every file of the corpus (what ``make serve`` checks)."""
-    folder = settings.index / "current"
+    """True when the current build is sound (``verify_build``), matches the model and
+    code versions, and was built from ``settings.corpus`` as it is now: the same folder
+    or file holding the same files, with the same sizes and modification times. What
+    ``make serve`` checks."""
+    folder = settings.index / CURRENT
     try:
         manifest = Manifest.read(folder)
     except (OSError, ValueError, TypeError):
@@ -462,10 +526,59 @@ def index_is_current(settings: Settings) -> bool:
         settings.model, NORMALIZER_VERSION, CHUNKER_VERSION, STORE_VERSION
     ):
         return False
-    built = (folder / MANIFEST).stat().st_mtime
-    corpus = settings.corpus
-    files = [corpus] if corpus.is_file() else [p for p in corpus.rglob("*") if p.is_file()]
-    return all(p.stat().st_mtime <= built for p in files)
+    return _built_from(manifest, folder, Path(settings.corpus)) and verify_build(folder) is None
+
+
+def _built_from(manifest: Manifest, folder: Path, corpus: Path) -> bool:
+    if not manifest.corpus:
+        # Built from documents in memory (the development archive): whoever built it
+        # compares what it holds; here only that no corpus file is newer than the build.
+        built = (folder / MANIFEST).stat().st_mtime_ns
+        return all(mtime <= built for _, mtime in corpus_listing(corpus).values())
+    return manifest.corpus == str(corpus.resolve()) and manifest.corpus_files == corpus_listing(corpus)
+
+
+def verify_build(folder: Path) -> str | None:
+    """What is wrong with the build in ``folder``, or None when nothing is: its manifest
+    reads, its meta names a FAISS file that is there, has the recorded checksum and holds
+    exactly the passages' ids. Reads the whole FAISS file."""
+    try:
+        Manifest.read(folder)
+    except (OSError, ValueError, TypeError) as exc:
+        return f"its {MANIFEST} cannot be read ({exc})"
+    if not (folder / DB).is_file():
+        return f"its {DB} is missing"
+    try:
+        con = _connect_read_only(folder / DB)
+    except sqlite3.DatabaseError as exc:
+        return f"its {DB} cannot be read ({exc})"
+    try:
+        con.execute("BEGIN")  # one snapshot: the meta and the passages it describes
+        meta = _read_meta(con)
+        try:
+            dense = _read_faiss(folder / meta.dense, meta.dense_sha256)
+        except FileNotFoundError:
+            return f"{meta.dense}, the dense index its {DB} names, is missing"
+        _check(con, meta, dense)
+    except BrokenIndex as exc:
+        return str(exc)
+    except sqlite3.DatabaseError as exc:
+        return f"its {DB} cannot be read ({exc})"
+    finally:
+        con.close()
+    return None
+
+
+def _check(con: sqlite3.Connection, meta: Meta, dense: faiss.Index) -> None:
+    """Raises BrokenIndex unless ``dense`` holds a vector for exactly the passages ``con``
+    reads, and the id counter is past every passage id."""
+    ids = np.asarray([row[0] for row in con.execute("SELECT id FROM passages ORDER BY id")], dtype=np.int64)
+    if dense.ntotal != len(ids):
+        raise BrokenIndex(f"{DB} holds {len(ids)} passages but {meta.dense} holds {dense.ntotal} vectors")
+    if not np.array_equal(np.sort(faiss.vector_to_array(dense.id_map)), ids):
+        raise BrokenIndex(f"the passage ids of {DB} and of {meta.dense} differ")
+    if len(ids) and ids[-1] >= meta.next_id:
+        raise BrokenIndex(f"the passage id counter of {DB} ({meta.next_id}) is not past its passages' ids")
 
 
 @dataclass
@@ -506,6 +619,25 @@ def _read_documents(con: sqlite3.Connection) -> dict[str, DocumentRecord]:
     return {row["id"]: DocumentRecord.from_row(row) for row in rows}
 
 
+def _refuse_mismatch(manifest: Manifest, settings: Settings, embedder) -> None:
+    """StoreError when the build cannot serve this model or this version of qa."""
+    if manifest.model != settings.model:
+        raise StoreError(
+            f"the index in {settings.index} was built with the model {manifest.model!r} "
+            f"(dimension {manifest.dimension}), but the model in use is {settings.model!r}; "
+            "rebuild it with `qa build`, or set QA_MODEL to the index's model"
+        )
+    if embedder is not None and embedder.dim != manifest.dimension:
+        raise StoreError(
+            f"the index in {settings.index} holds vectors of dimension {manifest.dimension}, "
+            f"the model {embedder.name!r} makes {embedder.dim}; rebuild it with `qa build`"
+        )
+    if (manifest.normalizer_version, manifest.chunker_version, manifest.store_version) != (
+        NORMALIZER_VERSION, CHUNKER_VERSION, STORE_VERSION
+    ):
+        raise StoreError(f"the index in {settings.index} was built by another version of qa; rebuild it with `qa build`")
+
+
 @dataclass(frozen=True)
 class _View:
     """What a search reads besides SQLite, for one generation of the build. Never changed
@@ -525,53 +657,93 @@ class Index:
     """
 
     def __init__(self, folder: Path, settings: Settings, embedder=None):
+        """Open the build in ``folder`` (``Index.open`` finds it). Raises
+        FileNotFoundError when the folder or its manifest is gone (pruned), BrokenIndex
+        when its files are damaged or disagree (``_check``)."""
         self.folder = folder
         self.settings = settings
         self._embedder = embedder
-        self._held = _hold(folder)
-        if not (folder / MANIFEST).exists():  # pruned before we held it: a newer build is current
-            raise FileNotFoundError(folder / MANIFEST)
-        self.manifest = Manifest.read(folder)
+        # Why this is not the current build (``Index.open`` fell back to the previous one), else None.
+        self.fallback: str | None = None
         self._local = threading.local()  # per thread: the read connection, the pinned view
         self._swap = threading.Lock()    # a snapshot's begin and the view it gets; a commit and its view
         self._load = threading.Lock()    # one thread loads another process's generation
         self._write = threading.Lock()   # one change at a time
         self._writer: sqlite3.Connection | None = None
-        con = self._reader()
-        con.execute("BEGIN")
+        self._held = hold(folder)
         try:
-            self._view = self._load_view(con, *_read_meta(con))
-        finally:
-            con.execute("COMMIT")
+            if not (folder / MANIFEST).exists():  # pruned before we held it: a newer build is current
+                raise FileNotFoundError(folder / MANIFEST)
+            manifest = Manifest.read(folder)
+            self._view, (documents, passages) = self._first_view()
+        except BaseException:
+            self.close()
+            raise
+        # The counts SQLite holds: the manifest lags one change behind after a crash between a commit and its rewrite.
+        self.manifest = replace(manifest, documents=documents, passages=passages, generation=self._view.generation)
+
+    def _first_view(self) -> tuple[_View, tuple[int, int]]:
+        """The newest generation with its counts, checked (``_check``)."""
+        try:
+            con = self._reader()
+            for _ in range(SNAPSHOT_ATTEMPTS):
+                con.execute("BEGIN")
+                try:
+                    meta = _read_meta(con)
+                    try:
+                        view = self._load_view(con, meta)
+                    except FileNotFoundError:
+                        continue  # removed by a writer two commits on since the snapshot began: begin again
+                    _check(con, meta, view.dense)
+                    return view, _counts(con)
+                finally:
+                    con.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            raise BrokenIndex(f"its {DB} cannot be read ({exc})") from None
+        raise BrokenIndex(f"{meta.dense}, the dense index its {DB} names, is missing")
 
     @classmethod
     def open(cls, settings: Settings, embedder=None) -> Index:
-        folder = settings.index / "current"
-        if not (folder / MANIFEST).exists():
-            raise StoreError(
-                f"no index in {settings.index}: build one with `qa build --corpus PATH --index {settings.index}`"
-            )
-        manifest = Manifest.read(folder)
-        if manifest.model != settings.model:
-            raise StoreError(
-                f"the index in {settings.index} was built with the model {manifest.model!r} "
-                f"(dimension {manifest.dimension}), but the model in use is {settings.model!r}; "
-                "rebuild it with `qa build`, or set QA_MODEL to the index's model"
-            )
-        if embedder is not None and embedder.dim != manifest.dimension:
-            raise StoreError(
-                f"the index in {settings.index} holds vectors of dimension {manifest.dimension}, "
-                f"the model {embedder.name!r} makes {embedder.dim}; rebuild it with `qa build`"
-            )
-        if (manifest.normalizer_version, manifest.chunker_version, manifest.store_version) != (
-            NORMALIZER_VERSION, CHUNKER_VERSION, STORE_VERSION
-        ):
-            raise StoreError(f"the index in {settings.index} was built by another version of qa; rebuild it with `qa build`")
-        for _ in range(SNAPSHOT_ATTEMPTS):
+        """The current build of ``settings.index``. When it is broken, the previous good
+        build, read-only, with ``fallback`` saying why; when there is none, StoreError
+        saying to rebuild."""
+        root = settings.index
+        if not (root / CURRENT).is_symlink() and not (root / CURRENT).exists():
+            raise StoreError(f"no index in {root}: build one with `qa build --corpus PATH --index {root}`")
+        try:
+            return cls._open_link(root / CURRENT, settings, embedder)
+        except BrokenIndex as broken:
+            problem = f"the current build of the index in {root} is broken: {broken}"
+        if target(root, PREVIOUS) is not None:
             try:
-                return cls(folder.resolve(), settings, embedder)
+                index = cls._open_link(root / PREVIOUS, settings, embedder)
+            except BrokenIndex:
+                pass
+            else:
+                log.warning("%s; serving the previous build %s until `qa build` makes a new one", problem, index.folder.name)
+                index.fallback = problem
+                return index
+        raise StoreError(f"{problem}; rebuild it with `qa build --corpus PATH --index {root}`")
+
+    @classmethod
+    def _open_link(cls, link: Path, settings: Settings, embedder) -> Index:
+        """The build ``link`` (``current`` or ``previous``) names, followed again when a
+        build switches it as we open."""
+        for _ in range(SNAPSHOT_ATTEMPTS):
+            folder = link.resolve()
+            try:
+                manifest = Manifest.read(folder)
+            except (OSError, ValueError, TypeError) as exc:
+                if link.resolve() != folder:
+                    continue  # a build switched the link and pruned this one as we opened it: open the new one
+                raise BrokenIndex(f"its {MANIFEST} cannot be read ({exc})") from None
+            _refuse_mismatch(manifest, settings, embedder)
+            try:
+                return cls(folder, settings, embedder)
             except FileNotFoundError:
-                continue  # a build switched `current` and pruned this one as we opened it: open the new one
+                if link.resolve() != folder:
+                    continue  # the same, a moment later
+                raise BrokenIndex(f"its {MANIFEST} is missing") from None
         raise StoreError(f"the index in {settings.index} keeps changing under us; is a build looping?")
 
     def close(self) -> None:
@@ -626,28 +798,29 @@ class Index:
         for _ in range(SNAPSHOT_ATTEMPTS):
             with self._swap:  # an in-process commit and its view swap cannot fall in between
                 con.execute("BEGIN")
-                generation, dense_file = _read_meta(con)  # the first read fixes the snapshot
+                meta = _read_meta(con)  # the first read fixes the snapshot
                 view = self._view
-            if view.dense_file == dense_file:
+            if view.dense_file == meta.dense:
                 return view
             try:  # another process changed this build since: load what this snapshot reads
-                return self._other_generation(con, generation, dense_file)
+                return self._other_generation(con, meta)
             except FileNotFoundError:
                 con.execute("COMMIT")  # that generation's vectors are gone already: begin again
         raise StoreError(f"the index in {self.folder} keeps changing under this search; try again")
 
-    def _other_generation(self, con: sqlite3.Connection, generation: int, dense_file: str) -> _View:
+    def _other_generation(self, con: sqlite3.Connection, meta: Meta) -> _View:
         with self._load:
             view = self._view
-            if view.dense_file != dense_file:
-                view = self._load_view(con, generation, dense_file)
+            if view.dense_file != meta.dense:
+                view = self._load_view(con, meta)
                 with self._swap:
                     if view.generation > self._view.generation:
                         self._view = view
             return view
 
-    def _load_view(self, con: sqlite3.Connection, generation: int, dense_file: str) -> _View:
-        return _View(generation, dense_file, _read_faiss(self.folder / dense_file), _read_documents(con))
+    def _load_view(self, con: sqlite3.Connection, meta: Meta) -> _View:
+        dense = _read_faiss(self.folder / meta.dense, meta.dense_sha256)
+        return _View(meta.generation, meta.dense, dense, _read_documents(con))
 
     # -- reading ------------------------------------------------------------
     @property
@@ -717,35 +890,91 @@ class Index:
         return choose_expansions(rows)
 
     # -- changing -----------------------------------------------------------
-    def add(self, path: Path) -> list[str]:
-        """Index the document(s) at ``path``; a changed file replaces its old passages."""
-        errors: list[DocumentError] = []
-        docs = list(iter_documents(path, errors))
-        changed = []
-        for doc in docs:
-            row = self.con.execute("SELECT hash FROM documents WHERE id = ?", (doc.id,)).fetchone()
-            if row and row["hash"] == _doc_hash(doc):
-                continue
-            self._replace(doc)
-            changed.append(doc.id)
-        if errors:
-            raise StoreError("; ".join(str(e) for e in errors))
-        return changed
+    def add(self, path: Path) -> AddReport:
+        """Index the document(s) at ``path``; a changed document replaces its old passages.
+
+        A document that cannot be read goes into the report's ``errors`` and the others
+        are indexed all the same; StoreError only when the index itself cannot change."""
+        self._refuse_changes_on_fallback()
+        path = Path(path)
+        report = AddReport()
+        listing = self._corpus_files_at(path)  # before reading, as a build lists its corpus
+        try:
+            for doc in iter_documents(path, report.errors):
+                if self._holds(doc):
+                    report.unchanged.append(doc.id)
+                else:
+                    self._replace(doc)
+                    report.changed.append(doc.id)
+        except DocumentError as error:  # no such file or folder
+            report.errors.append(error)
+        if listing:
+            with self._write:
+                self._update_manifest(corpus_files={**self._manifest_on_disk().corpus_files, **listing})
+        return report
 
     def remove(self, doc_id: str) -> int:
         """Remove a document and its passages; returns how many passages went."""
+        self._refuse_changes_on_fallback()
         if not self.con.execute("SELECT 1 FROM documents WHERE id = ?", (doc_id,)).fetchone():
             raise KeyError(doc_id)
         return self._replace(None, remove_id=doc_id)
+
+    def _refuse_changes_on_fallback(self) -> None:
+        if self.fallback:
+            raise StoreError(f"{self.fallback}; the previous build serves searches meanwhile but is not changed: "
+                             f"rebuild with `qa build --corpus PATH --index {self.settings.index}` first")
+
+    def _holds(self, doc: Document) -> bool:
+        """True when the index holds this exact version of ``doc`` (text and metadata)."""
+        row = self.con.execute("SELECT hash FROM documents WHERE id = ?", (doc.id,)).fetchone()
+        return bool(row) and row["hash"] == _doc_hash(doc)
+
+    def _corpus_files_at(self, path: Path) -> dict[str, list[int]]:
+        """The manifest's ``corpus_files`` entries of the files at ``path`` when they lie in
+        the corpus this build was made from: once added, they no longer make the index
+        stale (``index_is_current``). Empty for files from elsewhere."""
+        if not self.manifest.corpus or not path.exists():
+            return {}
+        corpus, path = Path(self.manifest.corpus), path.resolve()
+        if corpus.is_file():
+            return corpus_listing(corpus) if path == corpus else {}
+        if not path.is_relative_to(corpus):
+            return {}
+        where = path.relative_to(corpus)
+        if path.is_file():
+            return {where.as_posix(): stamp for stamp in corpus_listing(path).values() if is_read_by_build(where)}
+        return {(where / name).as_posix(): stamp for name, stamp in corpus_listing(path).items()
+                if is_read_by_build(where / name)}
+
+    def _manifest_on_disk(self) -> Manifest:
+        try:
+            return Manifest.read(self.folder)
+        except (OSError, ValueError, TypeError):
+            return self.manifest  # damaged since we opened it: ours is the best there is
+
+    def _update_manifest(self, **changes) -> None:
+        """Rewrite the manifest with ``changes`` on top of what is on disk (another process
+        may have written it), unless that already describes a newer generation. Holding
+        ``_write``."""
+        on_disk = self._manifest_on_disk()
+        self.manifest = replace(self.manifest, **changes)
+        if changes.get("generation", on_disk.generation) >= on_disk.generation:
+            replace(on_disk, **changes).write(self.folder)
 
     def _writer_con(self) -> sqlite3.Connection:
         if self._writer is None:
             self._writer = _connect(self.folder / DB)
             self._writer.isolation_level = None  # _replace begins and commits itself
-            _use_wal(self._writer)  # a build made before WAL becomes one
+            _use_wal(self._writer)
         return self._writer
 
     def _replace(self, doc: Document | None, remove_id: str | None = None) -> int:
+        """Put ``doc`` in place of its old version (or remove ``remove_id``) in one
+        generation: the FAISS file of the new generation is written durably, then one
+        commit changes the passages and names that file. Killed at any point, the build
+        stays at the old generation or is at the new one, whole."""
+        self._refuse_changes_on_fallback()
         doc_id = doc.id if doc else remove_id
         passages = chunk_document(doc) if doc else []
         # Embedding is the slow part: before any lock, while searches and writers go on.
@@ -755,46 +984,53 @@ class Index:
             con.execute("BEGIN IMMEDIATE")  # the build's one writer until COMMIT, in any process
             written = None
             try:
-                base = self._newest(con)  # another process may have changed the build since we opened it
+                meta = _read_meta(con)  # another process may have changed the build since we opened it
+                base = self._view_of(con, meta)
                 old = _passage_ids(con, [doc_id])
-                if len(old):
-                    marks = ",".join("?" * len(old))
-                    con.execute(f"DELETE FROM passages_fts WHERE rowid IN ({marks})", old.tolist())
-                con.execute("DELETE FROM documents WHERE id = ?", (doc_id,))  # cascades to passages
+                _delete(con, doc_id, old)
                 dense = faiss.clone_index(base.dense)  # searches keep reading base.dense, untouched
                 if len(old):
                     dense.remove_ids(old)
+                next_id = meta.next_id  # never MAX(id) + 1: a removed passage's id stays retired
                 if doc:
-                    next_id = (con.execute("SELECT MAX(id) FROM passages").fetchone()[0] or 0) + 1
                     ids = _insert(con, doc, passages, next_id)
+                    next_id += len(passages)
                     if passages:
                         dense.add_with_ids(vectors, np.asarray(ids, dtype=np.int64))
-                generation = max(base.generation, Manifest.read(self.folder).generation) + 1
-                written = f"dense-{generation}.faiss"
-                _write_faiss(dense, self.folder, written)  # before the commit that names it
-                _write_meta(con, generation, written)
-                view = _View(generation, written, dense, _read_documents(con))
+                crash_point("replace-changed")
+                written = dense_name(meta.generation + 1)
+                checksum = _write_faiss(dense, self.folder, written)  # durable before the commit that names it
+                crash_point("replace-dense-written")
+                new = Meta(meta.generation + 1, written, checksum, next_id)
+                _write_meta(con, new)
+                _remove_stale_dense(self.folder, keep={written, base.dense_file})
+                view = _View(new.generation, written, dense, _read_documents(con))
                 documents, passage_count = _counts(con)
+                crash_point("replace-before-commit")
                 with self._swap:
                     con.execute("COMMIT")
                     self._view = view
             except BaseException:
                 if con.in_transaction:
                     con.execute("ROLLBACK")
-                if written:
+                if written:  # never committed: the meta still names base's file
                     (self.folder / written).unlink(missing_ok=True)
                 raise
-            _remove_stale_dense(self.folder, keep={written, base.dense_file})
-            manifest = replace(self.manifest, documents=documents, passages=passage_count, generation=generation)
-            manifest.write(self.folder)
-            self.manifest = manifest
+            crash_point("replace-committed")
+            self._update_manifest(documents=documents, passages=passage_count, generation=new.generation)
         return len(old)
 
-    def _newest(self, con: sqlite3.Connection) -> _View:
+    def _view_of(self, con: sqlite3.Connection, meta: Meta) -> _View:
         """The view of what ``con`` (holding the write lock) reads: the newest generation."""
-        generation, dense_file = _read_meta(con)
         view = self._view
-        return view if view.dense_file == dense_file else self._load_view(con, generation, dense_file)
+        return view if view.dense_file == meta.dense else self._load_view(con, meta)
+
+
+def _delete(con: sqlite3.Connection, doc_id: str, passage_ids: np.ndarray) -> None:
+    if len(passage_ids):
+        marks = ",".join("?" * len(passage_ids))
+        con.execute(f"DELETE FROM passages_fts WHERE rowid IN ({marks})", passage_ids.tolist())
+    con.execute("DELETE FROM documents WHERE id = ?", (doc_id,))  # cascades to passages and abbreviations
 
 
 def _passage_ids(con: sqlite3.Connection, doc_ids: Iterable[str]) -> np.ndarray:

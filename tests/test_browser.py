@@ -7,6 +7,7 @@ Needs /usr/bin/chromium (`make browser`); never downloads a browser.
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
@@ -140,7 +141,6 @@ def wait_done(page) -> None:
 
 def test_answer_with_citation_and_highlights(page, base_url, searches):
     page.goto(base_url + "/")
-    expect(page.locator("#q")).to_be_focused()
     expect(page.locator("#q")).to_have_attribute("placeholder", "Ví dụ: chỉ tiêu BHYT năm 2021")
     # the filters are filled from /documents
     expect(page.locator("#f-district option", has_text="Bắc Từ Liêm")).to_have_count(1)
@@ -160,7 +160,7 @@ def test_answer_with_citation_and_highlights(page, base_url, searches):
     expect(citation).to_contain_text("21/NQ-HĐND")
     expect(citation).to_contain_text("18/12/2020")  # dd/mm/yyyy
     expect(citation).to_contain_text("Bắc Từ Liêm")
-    expect(page.locator("#status")).to_contain_text("ms")
+    expect(page.locator("#status")).to_contain_text(re.compile(r"trong [\d.,]+ (ms|giây)"))  # how long it took
     assert parse_qs(urlparse(page.url).query)["q"] == ["chỉ tiêu BHYT năm 2021"]
 
     results = page.locator("#result-list > li")
@@ -243,15 +243,34 @@ def test_unanswerable_query_says_so(page, base_url):
     expect(page.locator("#error")).to_be_hidden()
 
 
+def test_keyboard_skip_link_first_then_the_search_box(page, base_url):
+    page.goto(base_url + "/")
+    page.keyboard.press("Tab")
+    expect(page.locator("a.skip-link")).to_be_focused()
+    expect(page.locator("a.skip-link")).to_be_in_viewport()  # shown when focused
+    page.keyboard.press("Enter")
+    expect(page.locator("#main")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(page.locator("#q")).to_be_focused()
+
+    # nothing focused on arrival, yet typing goes into the search box
+    page.goto(base_url + "/")
+    page.keyboard.type("bhyt 2021")
+    expect(page.locator("#q")).to_have_value("bhyt 2021")
+    page.keyboard.press("Enter")
+    wait_done(page)
+    expect(page.locator("#result-list > li").first).to_be_visible()
+
+
 def test_empty_query_error_then_page_still_works(page, base_url):
     page.goto(base_url + "/")
-    page.press("#q", "Enter")  # keyboard only: the box has the focus on arrival
+    page.press("#q", "Enter")
     wait_done(page)
     error = page.locator("#error")
     expect(error).to_be_visible()
     expect(error).to_contain_text("Bạn chưa nhập câu hỏi")
     expect(page.locator("#q")).to_be_focused()
-    expect(error).to_contain_text("The query is empty")  # the API's own words
+    expect(error).not_to_contain_text("The query")  # Vietnamese only: the API's English stays in the API
     expect(page.locator("#result-list > li")).to_have_count(0)
 
     # Markup in a query is text, never markup.
@@ -261,6 +280,110 @@ def test_empty_query_error_then_page_still_works(page, base_url):
     expect(page.locator("#result-list > li").first).to_be_visible()
     assert page.locator("main img").count() == 0
     assert page.evaluate("window.pwned === undefined")
+
+
+def test_errors_are_in_vietnamese_only(page, base_url):
+    """A shared link with a filter no document has: the page's own words for the API's code."""
+    page.goto(base_url + "/?q=" + quote("thu ngân sách") + "&district=" + quote("Cau Giay"))
+    wait_done(page)
+    error = page.locator("#error")
+    expect(error).to_be_visible()
+    expect(error).to_contain_text("Bộ lọc đã chọn")
+    for english in ("Unknown", "Known values", "Chi tiết"):
+        expect(error).not_to_contain_text(english)
+
+    page.goto(base_url + "/")
+    ask(page, "?!* …")  # nothing to search for
+    expect(error).to_contain_text("Câu hỏi chưa có từ nào để tìm")
+    expect(error).not_to_contain_text("The query")
+
+    page.goto(base_url + "/?q=" + quote("bhyt") + "&year=1800")
+    wait_done(page)
+    expect(error).to_contain_text("Đường link có tham số không hợp lệ")
+    expect(error).not_to_contain_text("year")
+
+
+def test_changing_a_filter_reruns_the_search(page, base_url, searches):
+    """A filter applies at once: results, answer and link follow it, no second click."""
+    page.goto(base_url + "/")
+    ask(page, "chỉ tiêu BHYT năm 2021")
+    expect(page.locator("#answer-citation")).to_contain_text("Nghị quyết")
+    assert paths(searches) == ["/answer"]
+
+    page.select_option("#f-type", "tin bài")
+    wait_done(page)
+    assert paths(searches) == ["/answer"] * 2
+    assert parse_qs(urlparse(page.url).query)["type"] == ["tin bài"]
+    assert parse_qs(urlparse(searches[-1]).query)["type"] == ["tin bài"]
+    kinds = page.locator("#result-list > li dl.meta").all_inner_texts()
+    assert kinds and all("Tin bài" in k for k in kinds)
+    if page.locator("#answer").is_visible():  # an answer, if any, from a news post too
+        expect(page.locator("#answer-citation")).to_contain_text("Tin bài")
+
+    page.select_option("#f-district", "Tây Hồ")
+    wait_done(page)
+    expect(page.locator("#filters-active")).to_have_text("(2 đang áp dụng)")
+    query = parse_qs(urlparse(page.url).query)
+    assert (query["district"], query["type"], query["q"]) == (["Tây Hồ"], ["tin bài"], ["chỉ tiêu BHYT năm 2021"])
+    metas = page.locator("#result-list > li dl.meta").all_inner_texts()
+    assert metas and all("Tây Hồ" in m and "Tin bài" in m for m in metas)
+
+    page.select_option("#f-type", "")
+    page.select_option("#f-district", "")
+    wait_done(page)
+    assert paths(searches) == ["/answer"] * 5
+    assert "type" not in parse_qs(urlparse(page.url).query)
+    expect(page.locator("#answer-citation")).to_contain_text("21/NQ-HĐND")  # unfiltered again
+
+    # with no question yet, a filter waits for the first search
+    page.goto(base_url + "/")
+    page.select_option("#f-district", "Tây Hồ")
+    expect(page.locator("#filters-active")).to_have_text("(1 đang áp dụng)")
+    assert paths(searches) == ["/answer"] * 5
+
+
+def test_shared_passage_link(page, base_url):
+    """…&doc=…&p=ID marks that passage, fetched by id when no search lists it; a link to a
+    passage that no longer exists says so instead of marking something else."""
+    result = get_json(f"{base_url}/search?q={quote('thu ngan sach 6 thang dau nam 2024')}&k=1")["results"][0]
+    doc_id = result["doc"]["id"]
+    page.goto(f"{base_url}/?doc={quote(doc_id)}&p={result['id']}")
+    expect(page.locator("#doc-title")).to_have_text(result["doc"]["title"])
+    expect(page.locator("#passage")).to_be_in_viewport()
+    assert words(page.locator("#passage").inner_text())[:5] == words(result["text"].replace("**", ""))[:5]
+    expect(page.locator("#passage-gone")).to_be_hidden()
+
+    for gone in (999999, next(r["id"] for r in get_json(f"{base_url}/search?q=bhyt&k=20")["results"]
+                              if r["doc"]["id"] != doc_id)):  # an id of another document: not this one's
+        page.goto(f"{base_url}/?doc={quote(doc_id)}&p={gone}")
+        expect(page.locator("#passage-gone")).to_be_in_viewport()
+        expect(page.locator("#passage-gone")).to_contain_text("không còn nữa")
+        expect(page.locator("#doc-title")).to_have_text(result["doc"]["title"])  # the document is still shown
+        expect(page.locator("#passage")).to_have_count(0)
+        expect(page.locator("#error")).to_be_hidden()
+
+
+def test_api_docs_render_offline(browser, base_url):
+    """/docs shows the operations with every request on this server (no CDN)."""
+    context = browser.new_context()
+    pg = context.new_page()
+    requests: list[str] = []
+    pg.on("request", lambda r: requests.append(r.url))
+    pg.set_default_timeout(WAIT)
+    try:
+        pg.goto(base_url + "/docs")
+        for path in ("/search", "/answer", "/passages/{passage_id}", "/health"):
+            expect(pg.locator(f'.opblock-summary-path[data-path="{path}"]')).to_be_visible()
+        expect(pg.get_by_text("The best answer with its citation").first).to_be_visible()
+        pg.goto(base_url + "/redoc")  # leads to /docs (ReDoc itself would fetch its logo from a CDN)
+        expect(pg).to_have_url(base_url + "/docs")
+        expect(pg.locator('.opblock-summary-path[data-path="/search"]')).to_be_visible()
+    finally:
+        context.close()
+    assert any(u.endswith("/docs-assets/swagger-ui-bundle.js") for u in requests)
+    assert any(u.endswith("/docs-assets/swagger-ui.css") for u in requests)
+    foreign = [u for u in requests if not u.startswith((base_url + "/", "data:"))]
+    assert not foreign, f"the docs loaded resources from elsewhere: {foreign}"
 
 
 def test_example_chip_shared_link_and_document(page, base_url):
@@ -277,12 +400,14 @@ def test_example_chip_shared_link_and_document(page, base_url):
     expect(page.locator("#result-list > li")).to_have_count(20)
 
     # Filters narrow the search and travel in the link.
-    page.select_option("#f-district", "Tây Hồ")
+    page.select_option("#f-district", "Tây Hồ")  # runs the search on screen again
+    wait_done(page)
     ask(page, "bảo hiểm y tế")
     assert parse_qs(urlparse(page.url).query)["district"] == ["Tây Hồ"]
     districts = page.locator("#result-list > li dl.meta").all_inner_texts()
     assert districts and all("Tây Hồ" in d for d in districts)
     page.select_option("#f-district", "")
+    wait_done(page)
 
     # A shared link runs the search on arrival.
     page.goto(base_url + "/?q=" + quote("chỉ tiêu BHYT năm 2021"))

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from qa.chunking import MAX_CHARS, Passage, chunk_document
-from qa.documents import Document
+from qa.documents import Document, Heading
 from qa.text import normalize
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -381,3 +381,64 @@ def test_sample_of_the_shared_collection():
             assert 0 <= p.start < p.end <= len(doc.text)
             if p.kind == "text" and "\n" not in p.text:
                 assert doc.text[p.start:p.end] == p.text
+
+
+# --------------------------------------------------------------------------
+# Headings marked beside the text (Markdown, Word: Document.headings)
+
+
+def _marked(blocks: list[tuple[str, int | None]], joiner: str = "\n\n") -> Document:
+    """A document of (text, heading level or None) blocks, the headings beside its text."""
+    text, headings = "", []
+    for body, level in blocks:
+        text += joiner if text else ""
+        if level is not None:
+            headings.append(Heading(len(text), len(text) + len(body), level))
+        text += body
+    return Document(id="marked", text=text, headings=headings)
+
+
+def test_marked_headings_nest_by_level_above_numbered_ones():
+    doc = _marked([
+        ("Tổng quan", 1),
+        ("Năm 2021, quận tập trung thực hiện các nhiệm vụ phát triển kinh tế - xã hội trong bối cảnh dịch bệnh.", None),
+        ("Kết quả", 2),
+        ("1. Về kinh tế: thu ngân sách trên địa bàn quận đạt kết quả tốt, vượt dự toán được giao.", None),
+        ("Các khoản thu lớn đều tăng so với cùng kỳ năm trước.", None),
+        ("Bảng số liệu", 3),
+        ("TT\tChỉ tiêu\tKết quả\n1\tThu ngân sách\t2.979\n2\tChi ngân sách\t1.200", None),
+        ("Phương hướng", 2),
+        ("tiếp tục đẩy mạnh cải cách hành chính, thu hút đầu tư và phát triển dịch vụ thương mại trên địa bàn.", None),
+    ])
+    ps = chunk_document(doc, max_chars=150)
+    assert [(p.kind, p.section) for p in ps] == [
+        ("text", "Tổng quan"),
+        ("text", "Tổng quan › Kết quả › 1. Về kinh tế"),
+        # the table belongs to its heading, not to the numbered paragraph above it
+        ("table_row", "Tổng quan › Kết quả › Bảng số liệu"),
+        ("table_row", "Tổng quan › Kết quả › Bảng số liệu"),
+        ("text", "Tổng quan › Phương hướng"),
+    ]
+    assert ps[2].text == "Bảng số liệu — 1. Thu ngân sách — Kết quả: 2.979"
+    assert ps[4].text.startswith("Phương hướng\n\ntiếp tục")
+
+
+def test_a_marked_heading_is_not_joined_with_the_line_below():
+    """Unmarked, a lower-case line continues the line above (a wrapped sentence)."""
+    blocks = [("Phương hướng", 2), ("tiếp tục đẩy mạnh cải cách hành chính trên địa bàn.", None)]
+    (marked,) = chunk_document(_marked(blocks, joiner="\n"))
+    assert marked.section == "Phương hướng"
+    (plain,) = chunk_document(Document(id="plain", text="Phương hướng\ntiếp tục đẩy mạnh cải cách hành chính trên địa bàn."))
+    assert plain.section == ""
+
+
+def test_a_bold_marked_line_reads_as_a_bold_txt_line():
+    rows = "TT\tLĩnh vực\tKết quả\n1\tThuế\t1.200\n2\tPhí, lệ phí\t80"
+    lead = "I. KẾT QUẢ\n\n1. Thu ngân sách trên địa bàn quận đạt kết quả tốt, vượt dự toán được giao.\n\n"
+    txt = chunk_document(Document(id="txt", text=f"{lead}**Thu theo lĩnh vực**\n\n{rows}"))
+    start = len(lead)
+    marked = chunk_document(Document(
+        id="md", text=f"{lead}Thu theo lĩnh vực\n\n{rows}", headings=[Heading(start, start + 17, 0)]
+    ))
+    assert [(p.kind, p.section, p.text) for p in marked] == [(p.kind, p.section, p.text) for p in txt]
+    assert marked[-1].section.endswith(" › Thu theo lĩnh vực")

@@ -98,10 +98,10 @@ def test_searches_on_one_index_while_it_changes(small, embedder):
     with Hammer(search) as hammer:
         hammer.settle()
         for _ in range(2):
-            assert index.add(bhyt) == [BHYT]
+            assert index.add(bhyt).changed == [BHYT]
             hammer.settle()
             bhyt.write_text(bhyt.read_text(encoding="utf-8") + "\n\nMột đoạn mới.\n", encoding="utf-8")
-            assert index.add(bhyt) == [BHYT]  # replaced in place
+            assert index.add(bhyt).changed == [BHYT]  # replaced in place
             hammer.settle()
             assert index.remove(BHYT) > 0
             hammer.settle()
@@ -135,7 +135,7 @@ def test_served_searches_survive_changes_elsewhere_and_build_swaps(small, embedd
         with Hammer(search) as hammer:
             hammer.settle()
             elsewhere = Index.open(small, embedder)  # its own connections and vectors, like another process
-            assert elsewhere.add(bhyt) == [BHYT]
+            assert elsewhere.add(bhyt).changed == [BHYT]
             hammer.settle()
             assert elsewhere.remove(TAY_HO) > 0
             hammer.settle()
@@ -145,7 +145,7 @@ def test_served_searches_survive_changes_elsewhere_and_build_swaps(small, embedd
             hammer.settle()
             assert first_build.exists()  # still open in the app when the switch happened
             again = Index.open(small, embedder)  # a change in place of the new build
-            assert again.add(bhyt) == [BHYT]
+            assert again.add(bhyt).changed == [BHYT]
             again.close()
             hammer.settle()
 

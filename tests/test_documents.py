@@ -309,16 +309,20 @@ def test_errors_are_logged_when_no_list_is_given(tmp_path: Path, caplog: pytest.
     assert f"{tmp_path / 'b.txt'}: empty" in caplog.text
 
 
-def test_folder_walk_is_recursive_sorted_and_skips_hidden_and_other_files(tmp_path: Path) -> None:
+def test_folder_walk_is_recursive_sorted_and_reports_files_of_other_types(tmp_path: Path) -> None:
     write(tmp_path / "b.txt", "Văn bản B.")
     write(tmp_path / "sub" / "a.md", "Văn bản A.")
     write(tmp_path / ".hidden.txt", "ẩn")
     write(tmp_path / ".git" / "c.txt", "ẩn")
+    write(tmp_path / "~$b.docx", "Word's lock file")
     write(tmp_path / "notes.rtf", "không hỗ trợ")
     write(tmp_path / "b.txt.meta.json", "{}")
     errors: list[DocumentError] = []
     assert [d.id for d in iter_documents(tmp_path, errors)] == ["b", "a"]  # sorted by path: b.txt < sub/a.md
-    assert errors == []
+    # hidden files, lock files and sidecars are not documents; a file of another type is reported
+    assert [str(e) for e in errors] == [
+        f"{tmp_path / 'notes.rtf'}: unsupported file type '.rtf'; supported: .txt, .md, .docx, .pdf, .jsonl, .jsonl.gz"
+    ]
 
 
 def test_duplicate_ids_are_reported(tmp_path: Path) -> None:
