@@ -37,6 +37,8 @@ test: install system-packages
 eval: install
 	$(BIN)/qa eval --dataset eval/datasets/district-docs
 	$(BIN)/qa eval --dataset ../shared/bench/xquad-vi
+	$(BIN)/qa eval --dataset eval/datasets/targets
+	$(BIN)/qa eval --dataset eval/datasets/relations
 
 bench: index
 	$(BIN)/python -m qa.bench

@@ -12,6 +12,10 @@ import math
 import re
 from dataclasses import dataclass
 
+from qa.periods import KINDS as PERIOD_KINDS
+from qa.periods import most_specific
+from qa.rows import ROW_SEP, SECTION_SEP
+from qa.targets import TargetRecord, indicator_matcher
 from qa.text import fold
 
 _WORD = re.compile(r"\w+")
@@ -105,10 +109,11 @@ def _score(folded_span: str, terms: list[str], wants_number: bool, aliases: list
 def best_answer(q, passage) -> tuple[str, int]:
     """The answering sentence (narrowed to a run of clauses when long) and its offset."""
     text = passage.text
-    if passage.kind == "table_row":
-        # A row reads "caption — label — unit — value": the answer is the row from its label on.
-        first = text.find(" — ")
-        start = first + 3 if 0 <= first < len(text) // 2 else 0
+    if passage.kind == "table_row" and passage.row is not None:
+        # the answer is the row from its label on ("caption — label — Col: value" rendered;
+        # a piece of a row too long for one passage, after the first, is its own answer)
+        row = passage.row
+        start = row.label_start if row.label_start and text.startswith(row.caption + ROW_SEP) else 0
         return text[start:], start
     folded = fold(text)
     terms = query_terms(q)
@@ -129,6 +134,88 @@ def best_answer(q, passage) -> tuple[str, int]:
     answer = text[start:end].strip().rstrip(",;")
     start += len(text[start:end]) - len(text[start:end].lstrip())
     return answer, start
+
+
+# Share of the question's words an indicator must hold for its record to be the answer's
+# figure (``TargetBook.search`` lists indicators from MIN_SEARCH_SCORE on; an answer is surer).
+MIN_TARGET_MATCH = 0.75
+# What kind of figure a question asks for (folded): a comparison only when asked for.
+_ASKS_COMPARISON = re.compile(r"\b(so voi|so sanh|cung ky|phan tram (?:du toan|ke hoach|chi tieu))\b")
+_ASKS_PLAN = re.compile(r"\b(chi tieu|ke hoach|muc tieu|phan dau|du kien|giao)\b")
+_ASKS_RESULT = re.compile(r"\b(ket qua|thuc hien|dat duoc|da dat|uoc dat|uoc tinh)\b")
+_ASKS_SHARE = re.compile(r"\b(ty le|ti le|phan tram)\b|%")
+
+
+def answering_target(q, answer: str, records: list[TargetRecord], doc_period: str = "") -> TargetRecord | None:
+    """The target or reported figure that answers ``q`` directly, among ``records`` (those
+    written in the answer's passage, ``TargetBook.in_passage``), or ``None``.
+
+    A record qualifies when its indicator is the question's (``qa.targets.indicator_matcher``
+    over its key or its own wording, a sub-row's parent aside: folded, abbreviations expanded,
+    ``MIN_TARGET_MATCH`` of the question's words), its district the
+    one asked (if any) and its period the one asked: the same span, else one inside it
+    ("ngày 15/5/2024" for "6 tháng đầu năm 2024"), else one containing it (2020-2025 for
+    2021); a record without a period does not answer a question that names one. Its figure
+    is one that ``answer`` (the sentence or row shown) states, in the unit a "how many"
+    question counts ("bao nhiêu dự án") and a share when a share is asked ("tỷ lệ"). A
+    comparison (``56 %`` of the estimate) only answers a question asking for one. Among
+    those: the best indicator match, the closest period, the kind asked (plan / estimate
+    and result), the figure ``answer`` states first ("210 lượt", not the "133 lượt" of the
+    brackets after it)."""
+    match = indicator_matcher(q)
+    if match is None or not records:
+        return None
+    asked = most_specific(q.periods, PERIOD_KINDS)
+    districts = {fold(d) for d in q.districts}
+    wants_comparison = bool(_ASKS_COMPARISON.search(q.folded))
+    wanted_kinds = (("plan",) if _ASKS_PLAN.search(q.folded) else ()) + (
+        ("estimate", "result") if _ASKS_RESULT.search(q.folded) else ())
+    # (what "tăng bao nhiêu so với cùng kỳ" counts is a share of something else: no unit)
+    unit = "" if wants_comparison else counted_unit(q)
+    share_asked = bool(_ASKS_SHARE.search(q.folded))
+    best, best_key = None, None
+    for r in records:
+        at = _figure_at(answer, r.value_written)
+        if at < 0 or (unit and unit not in fold(r.unit).split()):
+            continue
+        if share_asked and r.kind != "comparison" and not r.unit.startswith("%"):
+            continue
+        own_words = " ".join(_WORD.findall(fold(r.indicator.rsplit(SECTION_SEP, 1)[-1])))  # a sub-row's own
+        share, cover = max(match(r.key), match(own_words))
+        if share < MIN_TARGET_MATCH or (districts and fold(r.district) not in districts):
+            continue
+        if (r.kind == "comparison") != wants_comparison:
+            continue
+        closeness = _period_closeness(asked, r, doc_period)
+        if closeness is None:
+            continue
+        key = (-share, closeness, r.kind not in wanted_kinds if wanted_kinds else False,
+               bool(r.compares_to) and fold(r.compares_to) not in q.folded, at, -cover, r.start)
+        if best_key is None or key < best_key:
+            best, best_key = r, key
+    return best
+
+
+def _figure_at(text: str, written: str) -> int:
+    """Where the figure ``written`` is in ``text`` as a whole number ("1" not in "2021"), or -1."""
+    m = re.search(rf"(?<![\d.,]){re.escape(written)}(?![\d]|[.,]\d)", text)
+    return m.start() if m else -1
+
+
+def _period_closeness(asked, r: TargetRecord, doc_period: str) -> int | None:
+    """0 the period asked (or, none asked, the document's), 1 a part of it, 2 a span holding
+    it, 3 another period when none is asked; ``None``: not the period asked."""
+    if asked is None:
+        return 0 if r.period_label == doc_period else 3
+    if r.period is None:
+        return None
+    if r.period.same(asked):
+        return 0
+    if asked.contains(r.period):
+        return 1
+    if r.period.contains(asked):
+        return 2
+    return None
 
 
 def _complete(text: str, clauses: list[tuple[int, int]], i: int, j: int) -> int:

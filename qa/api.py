@@ -25,11 +25,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from qa.admin import install_admin
+from qa.answer import answering_target
 from qa.apidocs import add_docs
 from qa.config import Settings
 from qa.observability import install_operations
 from qa.query import MAX_QUERY_CHARS, NO_CONTENT, QueryError
+from qa.relations_api import RelationsOut, StatusOut, document_relations, number_key, numbered, status_out
 from qa.search import Filters, Result, Searcher, SearchResponse, confident, sibling_rows
+from qa.rows import TableRow
 from qa.store import DocumentRecord, Index, StoreError
 
 STATIC = Path(__file__).parent / "static"
@@ -41,7 +44,7 @@ STATIC = Path(__file__).parent / "static"
 ErrorCode = Literal[
     "empty_query", "query_too_long", "control_characters", "undecodable_query", "no_content",
     "unknown_filter", "unknown_mode", "invalid_parameter", "not_found", "method_not_allowed",
-    "index_unavailable", "internal_error",
+    "index_unavailable", "internal_error", "over_budget", "overloaded",
 ]
 ERROR_CODES: frozenset[str] = frozenset(get_args(ErrorCode))
 
@@ -161,6 +164,10 @@ Year = Annotated[Annotated[int, Field(ge=1900, le=2100)] | None, BeforeValidator
                  Query(description="Only documents of this year (empty: all)")]
 DocType = Annotated[str | None, BeforeValidator(blank_is_none),
                     Query(description="Document type, e.g. nghị quyết, báo cáo, tin bài (empty: all)")]
+Status = Annotated[str | None, BeforeValidator(blank_is_none),
+                   Query(description="Only documents of this validity status: in_force, not_yet_in_force, "
+                                     "partly_amended, replaced, expired, unknown (empty: all)")]
+IncludeExpired = Annotated[bool, Query(description="false: leave out documents replaced or expired")]
 
 
 class DocOut(BaseModel):
@@ -175,10 +182,38 @@ class DocOut(BaseModel):
     source: str = Field(description="The document's file, relative to the corpus folder (or its name)")
 
 
+class NamedOut(BaseModel):
+    doc: DocOut
+    chosen: bool = Field(description="The number names it and nothing else in the query (a district or province, "
+                                     "a year, an issuer code) points elsewhere: its passages rank first; false: it "
+                                     "only shares the number")
+
+
 class HighlightOut(BaseModel):
     start: int
     end: int
     kind: str
+
+
+class ColumnOut(BaseModel):
+    header: str = Field(description="The column's header (\"\" when the table has none): Đơn vị, KH năm 2021")
+    value: str = Field(description="The cell as written: 91,5")
+
+
+class RowOut(BaseModel):
+    """A table row as data (``qa.rows.TableRow``): what its rendered ``text`` is made of."""
+    caption: str = Field(description="The table's caption, or its section's last part")
+    labels: list[str] = Field(description="The labels that name the row, its parent row's first")
+    label: str = Field(description="The labels joined by › ")
+    columns: list[ColumnOut] = Field(description="(header, value) pairs, in the table's order")
+    group: str = Field("", description="A row in capitals above that groups the rows (\"CÁC CHỈ TIÊU XÃ HỘI\")")
+
+
+def row_out(row: TableRow | None) -> RowOut | None:
+    if row is None:
+        return None
+    return RowOut(caption=row.caption, labels=list(row.labels), label=row.label, group=row.group,
+                  columns=[ColumnOut(header=h, value=v) for h, v in row.columns])
 
 
 class ResultOut(BaseModel):
@@ -190,6 +225,11 @@ class ResultOut(BaseModel):
     section: str
     kind: str
     doc: DocOut
+    row: RowOut | None = Field(None, description="A table row's caption, labels and columns (kind table_row)")
+    start: int = Field(-1, description="Where the passage is in its document's text (character offsets)")
+    end: int = -1
+    status: str = Field("unknown", description="The document's validity: in_force, not_yet_in_force, "
+                                               "partly_amended, replaced, expired or unknown")
 
 
 class SearchOut(BaseModel):
@@ -198,6 +238,7 @@ class SearchOut(BaseModel):
     results: list[ResultOut]
     total: int
     took_ms: float
+    named: list[NamedOut] = Field([], description="The documents the query names by number, best first")
 
 
 class RelatedAnswer(BaseModel):
@@ -208,6 +249,24 @@ class RelatedAnswer(BaseModel):
     relation: Literal["same table", "other period"] = "same table"
     period: str = ""
     doc: DocOut | None = None
+    row: RowOut | None = None
+
+
+class AnswerTargetOut(BaseModel):
+    """The figure the answer states, as a record of ``qa.targets`` (value, unit, period,
+    kind) cited by its passage; ``indicator_id`` opens its timeline (``/targets/{id}``)."""
+    indicator: str
+    indicator_id: str = Field(description="GET /targets/{indicator_id}: the indicator's timeline")
+    value: float
+    value_written: str = Field(description="As written: 91,5")
+    unit: str
+    comparator_written: str = Field(description="đạt, trên, không quá … as written (\"\" for none)")
+    kind: str = Field(description="plan | estimate | result | comparison")
+    period: str
+    district: str
+    compares_to: str = Field(description="What a comparison is relative to: dự toán, kế hoạch, cùng kỳ")
+    passage_id: int
+    quote: str = Field(description="The clause or table row the figure is in")
 
 
 class AnswerText(BaseModel):
@@ -220,6 +279,9 @@ class AnswerText(BaseModel):
     # indicator in other periods' documents
     also: list[RelatedAnswer] = []
     confidence: float = 0.0
+    row: RowOut | None = Field(None, description="The answering table row as data, when the answer is one")
+    target: AnswerTargetOut | None = Field(None, description="The target or reported figure that answers the "
+                                                             "question, when the answer's passage holds one")
 
 
 class AnswerOut(BaseModel):
@@ -232,12 +294,18 @@ class AnswerOut(BaseModel):
     results: list[ResultOut]
     total: int = 0
     took_ms: float
+    named: list[NamedOut] = Field([], description="The documents the query names by number, best first")
 
 
 class DocumentOut(DocOut):
     years: list[int]
     text: str | None = None
     passages: int | None = None
+    # GET /documents/{id} (and ?number=): the number in canonical form, validity, relations both ways
+    number_key: str | None = None
+    effective_date: str | None = None
+    status: StatusOut | None = None
+    relations: RelationsOut | None = None
 
 
 class PassageOut(BaseModel):
@@ -249,6 +317,7 @@ class PassageOut(BaseModel):
     start: int
     end: int
     doc: DocOut
+    row: RowOut | None = Field(None, description="A table row's caption, labels and columns (kind table_row)")
 
 
 class HealthOut(BaseModel):
@@ -271,7 +340,8 @@ def result_out(r: Result, root: Path | None = None) -> ResultOut:
     return ResultOut(
         id=r.passage.id, text=r.passage.text, score=round(r.score, 6), answer=r.answer,
         highlights=[HighlightOut(**vars(h)) for h in r.highlights], section=r.passage.section,
-        kind=r.passage.kind, doc=doc_out(r.doc, root),
+        kind=r.passage.kind, doc=doc_out(r.doc, root), status=r.status, row=row_out(r.passage.row),
+        start=r.passage.start, end=r.passage.end,
     )
 
 
@@ -279,24 +349,54 @@ def search_out(response: SearchResponse, root: Path | None = None) -> SearchOut:
     return SearchOut(
         query=response.query, mode=response.mode, results=[result_out(r, root) for r in response.results],
         total=response.total, took_ms=round(response.took_ms, 1),
+        named=named_out(response, root),
     )
 
 
-def answer_out(q: str, response: SearchResponse, root: Path | None = None) -> AnswerOut:
-    """The best answer with its citation, or ``None`` and why; the top results either way."""
+def named_out(response: SearchResponse, root: Path | None = None) -> list[NamedOut]:
+    """The documents the query names by number; ``chosen``: those its other words point to."""
+    return [NamedOut(doc=doc_out(d, root), chosen=d.id in response.understood.documents) for d in response.named]
+
+
+def stated_target(index: Index, response: SearchResponse) -> AnswerTargetOut | None:
+    """The target record that the confident answer's passage holds and that answers the
+    question (``qa.answer.answering_target``), or ``None``."""
+    if not confident(response):
+        return None
+    top = response.results[0]
+    with index.reading():
+        book = index.targets()
+        # (figures not in the passage's text: the document changed since this search ran)
+        records = [r for r in book.in_passage(top.passage.doc_id, top.passage.ordinal)
+                   if r.value_written in top.passage.text]
+        record = answering_target(response.understood, top.answer, records, top.doc.period)
+        indicator = book.indicator_of(record) if record is not None else None
+    if record is None or indicator is None:
+        return None
+    return AnswerTargetOut(
+        indicator=record.indicator, indicator_id=indicator.id, value=record.value, value_written=record.value_written,
+        unit=record.unit, comparator_written=record.comparator_written, kind=record.kind, period=record.period_label,
+        district=record.district, compares_to=record.compares_to, passage_id=top.passage.id, quote=record.quote)
+
+
+def answer_out(q: str, response: SearchResponse, root: Path | None = None,
+               target: AnswerTargetOut | None = None) -> AnswerOut:
+    """The best answer with its citation, or ``None`` and why; the top results either way;
+    ``target``: the figure it states (``stated_target``)."""
     results = [result_out(r, root) for r in response.results]
     took_ms = round(response.took_ms, 1)
     top = response.results[0] if response.results else None
     if top is None or not confident(response):
         reason = response.declined or ("no passage answers this question closely enough" if top else "nothing found")
         return AnswerOut(query=q, answer=None, declined=reason, results=results, total=response.total, took_ms=took_ms)
-    also = [RelatedAnswer(text=r.answer, passage_id=r.passage.id, period=r.doc.period, doc=doc_out(r.doc, root))
-            for r in sibling_rows(response)]
+    also = [RelatedAnswer(text=r.answer, passage_id=r.passage.id, period=r.doc.period, doc=doc_out(r.doc, root),
+                          row=row_out(r.passage.row)) for r in sibling_rows(response)]
     also += [RelatedAnswer(text=r.answer, passage_id=r.passage.id, relation="other period", period=r.doc.period,
-                           doc=doc_out(r.doc, root)) for r in response.also]
+                           doc=doc_out(r.doc, root), row=row_out(r.passage.row)) for r in response.also]
     answer = AnswerText(
         text=top.answer, passage_id=top.passage.id, section=top.passage.section, doc=doc_out(top.doc, root),
         period=top.doc.period, also=also, confidence=round(response.answer_probability, 3),
+        row=row_out(top.passage.row), target=target,
     )
     return AnswerOut(query=q, answer=answer, results=results, total=response.total, took_ms=took_ms)
 
@@ -374,14 +474,17 @@ def create_app(settings: Settings | None = None, embedder=None) -> FastAPI:
     app.state.service = service
     add_docs(app)
     install_admin(app, service)  # staff routes (closed unless QA_ADMIN_TOKEN is set)
+    from qa.targets_api import targets_router  # it uses this module's error shape and filters
+
+    app.include_router(targets_router(service))  # /targets, /targets/{indicator_id}
     install_operations(app, service, settings)  # request ids, log, /metrics, budget, headers, CORS
     add_error_handlers(app, settings)
 
-    def run(q: str, k: int, mode: str, district, year, type_, offset) -> SearchResponse:
+    def run(q: str, k: int, mode: str, district, year, type_, offset, status=None, include_expired=True) -> SearchResponse:
         if "\ufffd" in q:
             raise ApiError(422, "undecodable_query",
                            "The query could not be decoded (malformed percent-encoding or not UTF-8).")
-        filters = Filters(district=district, year=year, type=type_)
+        filters = Filters(district=district, year=year, type=type_, status=status, include_expired=include_expired)
         searcher = service.get()
         with searcher.index.reading():
             response = searcher.search(q, k=k, mode=mode, filters=filters, offset=offset)
@@ -402,8 +505,10 @@ def create_app(settings: Settings | None = None, embedder=None) -> FastAPI:
         year: Year = None,
         type: DocType = None,
         offset: int = Query(0, ge=0, le=10_000),
+        status: Status = None,
+        include_expired: IncludeExpired = True,
     ) -> SearchOut:
-        return search_out(run(q, k, mode, district, year, type, offset), root)
+        return search_out(run(q, k, mode, district, year, type, offset, status, include_expired), root)
 
     @app.get("/answer", response_model=AnswerOut, summary="The best answer with its citation", responses=errors(422, 503))
     def answer(
@@ -412,13 +517,28 @@ def create_app(settings: Settings | None = None, embedder=None) -> FastAPI:
         district: District = None,
         year: Year = None,
         type: DocType = None,
+        status: Status = None,
+        include_expired: IncludeExpired = True,
     ) -> AnswerOut:
-        return answer_out(q, run(q, k, "hybrid", district, year, type, 0), root)
+        response = run(q, k, "hybrid", district, year, type, 0, status, include_expired)
+        out = answer_out(q, response, root, stated_target(service.get().index, response))
+        out.named = named_out(response, root)
+        return out
 
-    @app.get("/documents", response_model=list[DocumentOut], summary="All indexed documents", responses=errors(503))
-    def documents() -> list[DocumentOut]:
-        docs = service.get().index.documents().values()
-        return [DocumentOut(**doc_out(d, root).model_dump(), years=d.years) for d in docs]
+    @app.get("/documents", response_model=list[DocumentOut], summary="All indexed documents, or those of one number",
+             responses=errors(422, 503))
+    def documents(number: Annotated[Annotated[str, Field(max_length=200)] | None, BeforeValidator(blank_is_none), Query(
+            description="Only the documents of this number, written any way: 21/NQ-HĐND, "
+                                        "21/NQ-HDND, nq 21, Nghị quyết số 21, 15/2020/nd-cp (best match first)")] = None,
+                  ) -> list[DocumentOut]:
+        searcher = service.get()
+        if number is None:
+            return [DocumentOut(**doc_out(d, root).model_dump(), years=d.years) for d in searcher.index.documents().values()]
+        with searcher.index.reading():
+            ids = numbered(searcher, number)
+            return [DocumentOut(**doc_out(d, root).model_dump(), years=d.years, number_key=number_key(d.number, d.type),
+                                status=status_out(searcher.index.validity(d.id)))
+                    for d in (searcher.index.documents()[i] for i in ids)]
 
     @app.get("/documents/{doc_id}", response_model=DocumentOut, summary="One document with its full text",
              responses=errors(404, 422, 503))
@@ -430,7 +550,10 @@ def create_app(settings: Settings | None = None, embedder=None) -> FastAPI:
                 raise ApiError(404, "not_found", f"No document with the id {shortened(doc_id)}. See /documents for the list.")
             text = index.document_text(doc_id)
             passages = len(index.passage_ids([doc_id]))
-        return DocumentOut(**doc_out(doc, root).model_dump(), years=doc.years, text=text, passages=passages)
+            related = document_relations(index, doc_id)
+        return DocumentOut(**doc_out(doc, root).model_dump(), years=doc.years, text=text, passages=passages,
+                           number_key=related.number_key, effective_date=related.effective_date,
+                           status=related.status, relations=related.relations)
 
     @app.get("/passages/{passage_id}", response_model=PassageOut, summary="One passage with its document",
              responses=errors(404, 422, 503))
@@ -445,7 +568,7 @@ def create_app(settings: Settings | None = None, embedder=None) -> FastAPI:
             raise ApiError(404, "not_found",
                            f"Passage {passage_id}: this passage no longer exists (the document was changed or removed).")
         return PassageOut(id=found.id, text=found.text, section=found.section, kind=found.kind, start=found.start,
-                          end=found.end, doc=doc_out(doc, root))
+                          end=found.end, doc=doc_out(doc, root), row=row_out(found.row))
 
     @app.get("/health", response_model=HealthOut, responses=errors(503))
     def health() -> HealthOut:

@@ -1,4 +1,4 @@
-"""The command line: ``qa build | add | remove | search | serve | eval | train``.
+"""The command line: ``qa build | add | remove | search | serve | eval | train | targets``.
 
 A thin layer over the same functions the API uses.
 """
@@ -268,6 +268,74 @@ def _not_found(given: str, maybe: list[str], index: Path) -> str:
     return message + " Document ids are shown by `qa search` and GET /documents."
 
 
+# -- relations ------------------------------------------------------------------
+
+# How `qa relations` words each kind of relation, seen from the document shown.
+RELATION_WORDS = {
+    "outgoing": {"based_on": "based on", "guides": "guides", "amends": "amends", "replaces": "replaces",
+                 "repeals": "repeals", "corrects": "corrects"},
+    "incoming": {"based_on": "cited as a basis by", "guides": "guided by", "amends": "amended by",
+                 "replaces": "replaced by", "repeals": "repealed by", "corrects": "corrected by"},
+}
+
+
+def relations_lines(related, title: str) -> list[str]:
+    """``qa relations`` as lines: the number, the status with its evidence, the relations both ways."""
+    status = related.status
+    number = f"{related.number} ({related.number_key})" if related.number else "no number"
+    lines = [f"{related.id}: {title}", f"Number: {number}",
+             f"Status: {status.label} ({status.status})"
+             + (f", in force from {status.effective_date}" if status.effective_date else "")
+             + (f", until {status.end_date}" if status.end_date else "")]
+    lines += [f"  evidence ({e.kind}, {e.doc_id}): {e.passage[:300]}" for e in status.evidence]
+    for direction, relations in (("outgoing", related.relations.outgoing), ("incoming", related.relations.incoming)):
+        lines.append(f"{'This document' if direction == 'outgoing' else 'Other indexed documents'} "
+                     f"({direction}): {len(relations)}")
+        for r in relations:
+            if direction == "outgoing":
+                cited = " ".join(x for x in (r.cited_title, r.cited_date) if x)
+                target = f" → {r.linked_id}" if r.linked_id else " (not indexed)"
+            else:
+                cited, target = f"{r.linked_number or r.linked_title}", f" → {r.linked_id}"
+            partly = " (in part)" if r.partial else ""
+            lines.append(f"  {RELATION_WORDS[direction][r.kind]}{partly}: {cited}{target}")
+            lines.append(f"      “{r.evidence.passage[:300]}”")
+    return lines
+
+
+@app.command(cls=PlainCommand)
+def relations(
+    doc_id: str = typer.Argument(..., metavar="DOC_ID",
+                                 help="The document's id (GET /documents lists them), or the name of the file "
+                                      "it was indexed from"),
+    as_json: bool = typer.Option(False, "--json", help="As JSON: the number, status and relations fields of "
+                                                        "GET /documents/{id}"),
+    index: Optional[Path] = IndexOpt,
+    model: Optional[str] = ModelOpt,
+) -> None:
+    """The number of DOC_ID, whether it is in force (with the evidence), and its relations
+    both ways: what it is based on, amends, replaces…, and which indexed documents amend,
+    replace or cite it."""
+    from qa.relations_api import document_relations
+    from qa.store import Index, StoreError
+
+    settings = _settings(index=index, model=model)
+    try:
+        opened = Index.open(settings)
+        with opened.reading():
+            found, maybe = find_document(opened.documents(), doc_id)
+            if found is None:
+                _fail(_not_found(doc_id, maybe, settings.index))
+            related = document_relations(opened, found)
+            title = opened.documents()[found].title
+    except StoreError as error:
+        _fail(str(error))
+    if as_json:
+        typer.echo(related.model_dump_json(indent=1))
+        return
+    typer.echo("\n".join(relations_lines(related, title)))
+
+
 # -- search ---------------------------------------------------------------------
 
 
@@ -375,9 +443,22 @@ def evaluate(
     archive: bool = typer.Option(True, "--archive/--no-archive",
                                  help="Also evaluate the development set on the development archive"),
 ) -> None:
-    """Measure retrieval quality and speed on a dataset; write JSON, Markdown and PNG reports."""
+    """Measure retrieval quality and speed on a dataset; write JSON, Markdown and PNG reports.
+
+    eval/datasets/targets and eval/datasets/relations measure extraction instead
+    (targets; relations, linking and number lookup) and write their own reports."""
     from qa.evaluation import main
 
+    if (dataset / "corpus_scopes.json").is_file():
+        from qa.targets_eval import write_reports
+
+        typer.echo(write_reports(output))
+        return
+    if (dataset / "relations.jsonl").is_file():
+        from qa.relations_eval import write_report
+
+        typer.echo(write_report(output))
+        return
     try:
         main(dataset=dataset, modes=mode, k=k, limit=limit, output=output,
              settings=_settings(index=index, model=model), archive=archive)
@@ -401,6 +482,104 @@ def train(
         main(dataset, settings=_settings(index=index, model=model), archive=archive)
     except (ValueError, FileNotFoundError) as error:
         _fail(str(error))
+
+
+# -- targets --------------------------------------------------------------------
+
+# The spreadsheet's columns, in order: one line a record.
+TARGET_CSV_COLUMNS = ("indicator_id", "indicator", "wording", "period", "period_kind", "district", "kind",
+                      "comparator", "value", "value_written", "high", "unit", "compares_to", "doc_id", "doc_number",
+                      "doc_title", "section", "passage_id", "quote")
+TARGET_TABLE_HEADERS = ("period", "district", "kind", "value", "unit", "compared with", "source")
+
+
+def target_rows(body) -> list[dict[str, object]]:
+    """``qa targets --csv``: the records of a /targets body, one dict a record."""
+    rows = []
+    for ind in body.indicators:
+        for r in ind.records:
+            s = r.source
+            rows.append({"indicator_id": ind.id, "indicator": ind.name, "wording": r.indicator, "period": r.period,
+                         "period_kind": r.period_kind, "district": r.district, "kind": r.kind,
+                         "comparator": r.comparator_written, "value": r.value, "value_written": r.value_written,
+                         "high": r.high, "unit": r.unit, "compares_to": r.compares_to, "doc_id": s.doc_id,
+                         "doc_number": s.doc_number, "doc_title": s.doc_title, "section": s.section,
+                         "passage_id": s.passage_id, "quote": s.quote})
+    return rows
+
+
+def target_table_lines(body) -> list[str]:
+    """``qa targets`` as a plain table: each indicator, then its records in columns."""
+    lines = []
+    for ind in body.indicators:
+        lines.append(f"{ind.name}  [{ind.id}]")
+        cells = [[r.period or "–", r.district or "–", r.kind,
+                  " ".join(x for x in (r.comparator_written, r.value_written) if x), r.unit or "–",
+                  r.compares_to or "–",
+                  f"{r.source.doc_number or r.source.doc_id}, passage {r.source.passage_id}"] for r in ind.records]
+        widths = [max(len(row[i]) for row in [TARGET_TABLE_HEADERS, *cells]) for i in range(len(TARGET_TABLE_HEADERS))]
+        for row in [TARGET_TABLE_HEADERS, *cells]:
+            lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+        lines.append("")
+    return lines
+
+
+@app.command(cls=PlainCommand)
+def targets(
+    query: str = typer.Argument(..., metavar="QUERY", help="An indicator, with or without diacritics: bảo hiểm y tế"),
+    district: Optional[str] = typer.Option(None, "--district", help="Only records of this district, e.g. Tây Hồ"),
+    year: Optional[int] = typer.Option(None, "--year", min=1900, max=2100, help="Only records of periods in this year"),
+    limit: int = typer.Option(10, "--limit", min=1, max=100, help="How many indicators"),
+    as_json: bool = typer.Option(False, "--json", help="Print the GET /targets response body"),
+    as_csv: bool = typer.Option(False, "--csv", help="One line a record, for a spreadsheet"),
+    output: Optional[Path] = typer.Option(None, "--output", metavar="FILE",
+                                          help="Write there instead of to the screen (a .csv opens in a "
+                                               "spreadsheet: UTF-8 with a byte-order mark)"),
+    index: Optional[Path] = IndexOpt,
+    model: Optional[str] = ModelOpt,
+) -> None:
+    """The targets and reported figures of indicators matching QUERY, as GET /targets
+    gives them: for each, its plans, estimates, results and comparisons by period and
+    district, with the document and passage each comes from."""
+    import csv
+    import io
+
+    from qa.api import ApiError
+    from qa.query import QueryError
+    from qa.search import Searcher
+    from qa.store import Index, StoreError
+    from qa.targets_api import targets_out
+
+    if as_json and as_csv:
+        _fail("Choose one of --json and --csv.")
+    settings = _settings(index=index, model=model)
+    try:
+        body = targets_out(Searcher(Index.open(settings)), query, district, year, limit)
+    except (QueryError, StoreError) as error:
+        _fail(str(error))
+    except ApiError as error:
+        _fail(error.detail)
+    if as_json:
+        text = json.dumps(body.model_dump(), ensure_ascii=False, indent=2) + "\n"
+    elif as_csv:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=TARGET_CSV_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(target_rows(body))
+        text = buffer.getvalue()
+    elif not body.indicators:
+        text = f"No indicator matches {query!r}" + (" with these filters" if district or year else "") + ".\n"
+    else:
+        shown = f"{len(body.indicators)} of {body.total}" if body.total > len(body.indicators) else str(body.total)
+        text = "\n".join(target_table_lines(body)) + f"{shown} indicator(s), {body.took_ms:.0f} ms\n"
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        output.write_text(text, encoding="utf-8-sig" if as_csv else "utf-8")
+    except OSError as error:
+        _fail(f"Cannot write {output}: {error.strerror or error}")
+    typer.echo(f"Written: {output}", err=True)
 
 
 if __name__ == "__main__":

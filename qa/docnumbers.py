@@ -17,8 +17,8 @@ diacritics. All of them become one ``DocNumber``; ``matches`` says whether a
 * ``lookup(query, documents)``: documents a query names by number, best first (its
   other words, district, year and issuer, decide between documents sharing a short number).
 
-``qa.query.number_key`` keys by (type code, serial) only, which conflates
-``15/2020/NĐ-CP`` with ``15/2021/NĐ-CP`` and has no code for laws; this module's
+``qa.query`` once keyed numbers by (type code, serial) only, which conflated
+``15/2020/NĐ-CP`` with ``15/2021/NĐ-CP`` and had no code for laws; this module's
 ``DocNumber.key`` and ``matches`` are its finer replacement.
 """
 
@@ -354,6 +354,12 @@ def lookup(query: str, documents: Iterable[NumberedDocument] | NumberIndex) -> l
     first: the document's district or province named, its year (of issue or of the
     period it covers), the issuer code typed, an original over a consolidated text,
     words shared with its issuer and title, then the newest."""
+    return [doc_id for doc_id, _ in ranked(query, documents)]
+
+
+def ranked(query: str, documents: Iterable[NumberedDocument] | NumberIndex) -> list[tuple[str, tuple]]:
+    """``lookup`` with each document's agreement with the query (a tuple, higher is
+    better, its last element the date: see ``_score``)."""
     index = documents if isinstance(documents, NumberIndex) else NumberIndex.build(documents)
     mentions = query_numbers(query)
     if not mentions:
@@ -372,7 +378,23 @@ def lookup(query: str, documents: Iterable[NumberedDocument] | NumberIndex) -> l
                 score = _score(mention.number, number, d, f" {' '.join(rest.split())} ", words, years)
                 scored[d.id] = max(scored.get(d.id, ()), score)
     by_id = sorted(scored.items())
-    return [doc_id for doc_id, _ in sorted(by_id, key=lambda item: item[1], reverse=True)]
+    return sorted(by_id, key=lambda item: item[1], reverse=True)
+
+
+# The parts of ``_score`` that name a document outright: its place, its year, the issuer
+# code typed, an original over a consolidated text. Words shared with titles do not: in
+# "nghị quyết 21 chỉ tiêu hộ nghèo" the folded "ho" of "hộ" is also the "hỗ" of "hỗ trợ".
+_DECISIVE = 4
+
+
+def chosen(ranking: list[tuple[str, tuple]]) -> list[str]:
+    """The documents of ``ranked`` that the query's place, year and issuer code cannot
+    tell apart from the best one: the number names these, and a search's ranking of their
+    passages decides between them; the others share only the number."""
+    if not ranking:
+        return []
+    best = ranking[0][1][:_DECISIVE]
+    return [doc_id for doc_id, score in ranking if score[:_DECISIVE] == best]
 
 
 def _score(query: DocNumber, number: DocNumber, d: NumberedDocument, padded: str, words: set[str],

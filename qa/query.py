@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from qa import thesaurus
+from qa.docnumbers import NumberIndex, chosen, matches, query_numbers, ranked
 from qa.periods import Period, find_periods, most_specific
 from qa.text import fold, has_diacritics, normalize
 
@@ -113,52 +114,6 @@ QUESTION_FORMS = {fold(w).replace(" ", "_"): w for w in (
     "bao nhiêu", "được", "không", "như thế nào", "số điện thoại", "mọi người", "bao giờ", "ở đâu", "là gì")}
 _CHAT = re.compile(r"(?<!\w)(" + "|".join(sorted(map(re.escape, CHAT_WORDS), key=len, reverse=True)) + r")(?!\w)")
 
-# A document named by its type and number: "nghị quyết 21", "NQ số 21/2020", "21/NQ-HĐND"
-# (folded text). The type words give the number's type code.
-DOCUMENT_CODES = {
-    "nghi quyet": "NQ", "nq": "NQ", "quyet dinh": "QD", "qd": "QD", "bao cao": "BC", "bc": "BC",
-    "ke hoach": "KH", "kh": "KH", "chuong trinh": "CTR", "ctr": "CTR", "chi thi": "CT", "ct": "CT",
-    "thong bao": "TB", "tb": "TB", "cong van": "CV", "cv": "CV", "to trinh": "TTR", "ttr": "TTR",
-}
-_TYPE_WORDS = "|".join(sorted(map(re.escape, DOCUMENT_CODES), key=len, reverse=True))
-_NAMED = re.compile(
-    rf"\b({_TYPE_WORDS})\s*(?:so\s*)?(\d{{1,4}})(?:\s*/\s*((?:19|20)\d\d))?(?:\s*/\s*([a-z]+)(?:\s*-\s*[a-z]+)*)?(?!\w)")
-_BARE_NUMBER = re.compile(r"(?<![\w/.,])(\d{1,4})\s*/\s*(?:((?:19|20)\d\d)\s*/\s*)?([a-z]{2,4})(?:\s*-\s*[a-z]+)*(?!\w)")
-
-
-def number_key(number: str) -> tuple[str, int] | None:
-    """``("NQ", 21)`` for a document number "21/NQ-HĐND" (or "21/2020/NQ-HĐND")."""
-    parts = re.split(r"[/-]", fold(number).upper())
-    if not parts or not parts[0].isdigit():
-        return None
-    code = next((c for c in parts[1:] if c.isalpha()), "")
-    return (code, int(parts[0])) if code else None
-
-
-def named_documents(folded: str, numbers: dict[tuple[str, int], list[str]]) -> tuple[list[str], set[str], list[tuple[int, int]]]:
-    """The indexed documents a query names by number, the words that named them and
-    where (``numbers``: ``number_key`` -> document ids)."""
-    found: list[str] = []
-    words: set[str] = set()
-    spans: list[tuple[int, int]] = []
-    for m in _NAMED.finditer(folded):
-        code = DOCUMENT_CODES[m.group(1)]
-        if m.group(4) and m.group(4).upper() in {c for c in DOCUMENT_CODES.values()}:
-            code = m.group(4).upper()
-        ids = numbers.get((code, int(m.group(2))), [])
-        if ids:
-            found += ids
-            words.update(_SYLLABLE.findall(m.group(0)))
-            spans.append(m.span())
-    for m in _BARE_NUMBER.finditer(folded):
-        ids = numbers.get((m.group(3).upper(), int(m.group(1))), [])
-        if ids:
-            found += ids
-            words.update(_SYLLABLE.findall(m.group(0)))
-            spans.append(m.span())
-    return list(dict.fromkeys(found)), words, spans
-
-
 _ABBR_TOKEN = re.compile(r"\b[A-ZĐ]{3,7}\b")  # two letters are too ambiguous to mine
 _SYLLABLE = re.compile(r"\w+", re.UNICODE)
 
@@ -175,14 +130,14 @@ class Lexicon:
     abbreviations: dict[str, str] = field(default_factory=dict)    # folded abbreviation -> expansion
     expansions: dict[str, str] = field(default_factory=dict)       # folded expansion -> abbreviation
     districts: dict[str, str] = field(default_factory=dict)        # folded district name -> name
-    numbers: dict[tuple[str, int], list[str]] = field(default_factory=dict)  # number_key -> document ids
+    numbers: NumberIndex = field(default_factory=lambda: NumberIndex({}))  # the indexed documents by number
 
     @classmethod
     def build(cls, words: Iterable[tuple[str, int]], mined: dict[str, str], districts: Iterable[str],
-              numbers: Iterable[tuple[str, str]] = ()) -> Lexicon:
+              documents: Iterable = ()) -> Lexicon:
         """``words``: (word form, count) from the index; ``mined``: abbreviation -> expansion
         (``choose_expansions``); ``districts``: the districts of the indexed documents;
-        ``numbers``: (document id, document number) of the indexed documents."""
+        ``documents``: the indexed documents (``qa.docnumbers.NumberedDocument``), for their numbers."""
         best: dict[str, tuple[tuple[int, bool], str]] = {}
         for form, count in words:
             key = fold(form)
@@ -200,12 +155,7 @@ class Lexicon:
         short = {initials(d.split()): d for d in names.values() if len(d.split()) >= 3}
         short = {k: d for k, d in short.items() if k not in forms and k not in abbreviations}
         abbreviations.update({k: d.lower() for k, d in short.items()})
-        by_number: dict[tuple[str, int], list[str]] = {}
-        for doc_id, number in numbers:
-            key = number_key(number) if number else None
-            if key:
-                by_number.setdefault(key, []).append(doc_id)
-        return cls(forms, abbreviations, expansions, {**names, **short}, by_number)
+        return cls(forms, abbreviations, expansions, {**names, **short}, NumberIndex.build(documents))
 
 
 def abbreviation_runs(text: str) -> Counter:
@@ -255,9 +205,11 @@ class Query:
     districts: list[str] = field(default_factory=list)   # named, and in the index
     places: list[str] = field(default_factory=list)      # named districts no document is about
     periods: list[Period] = field(default_factory=list)  # every period named (qa.periods), offsets in ``folded``
-    # indexed documents named by number ("nghị quyết 21"), and the folded words that named them
+    # indexed documents named by number ("nghị quyết 21"): those the query's other words cannot
+    # tell apart (ranked first, see qa.ranking), and every document of that number, best first
     documents: list[str] = field(default_factory=list)
-    reference_words: set[str] = field(default_factory=set)
+    reference_words: set[str] = field(default_factory=set)  # the folded words that named them
+    number_matches: list[str] = field(default_factory=list)
 
     @property
     def expanded(self) -> list[str]:
@@ -361,7 +313,7 @@ def understand(raw: str, lexicon: Lexicon) -> Query:
             aliases.append((phrase, abbr.upper()))
     # everyday wording -> the documents' official terms ("thẻ khám bệnh" -> "thẻ bảo hiểm y tế")
     aliases += thesaurus.expansions(folded, typed=restored)
-    documents, reference_words, spans = named_documents(folded, lexicon.numbers)
+    documents, matched, reference_words, spans = named_documents(folded, lexicon.numbers)
     # years, ranges, parts of years, relative years ("năm nay": this year), on folded text;
     # not the year of a document's number ("nghị quyết 21/2020")
     unnamed = folded
@@ -376,4 +328,21 @@ def understand(raw: str, lexicon: Lexicon) -> Query:
     places = [p for p in PLACES if f" {fold(p)} " in padded and p not in districts
               and not any(fold(p) in fold(d) for d in districts)]
     return Query(raw, text, folded, accented, restored, aliases, years, period, districts, places, periods=periods,
-                 documents=documents, reference_words=reference_words)
+                 documents=documents, reference_words=reference_words, number_matches=matched)
+
+
+def named_documents(folded: str, numbers: NumberIndex) -> tuple[list[str], list[str], set[str], list[tuple[int, int]]]:
+    """The indexed documents a query names by number (``qa.docnumbers``: "nq 21",
+    "21/NQ-HDND", "Nghị quyết số 21", "15/2020/nd-cp"): those its other words cannot tell
+    apart, all of that number (best first), the folded words of the numbers that named
+    them, and where all numbers are (so that the year of "nghị quyết 21/2020" is not a
+    period asked about)."""
+    mentions = query_numbers(folded)
+    ranking = ranked(folded, numbers) if mentions else []
+    words: set[str] = set()
+    if ranking:
+        for m in mentions:
+            if any(matches(m.number, n, int(d.date[:4]) if d.date[:4].isdigit() else None)
+                   for d, n in numbers.by_serial.get(m.number.number, [])):
+                words.update(_SYLLABLE.findall(folded[m.start : m.end]))
+    return chosen(ranking), [doc_id for doc_id, _ in ranking], words, [(m.start, m.end) for m in mentions]

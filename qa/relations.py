@@ -50,6 +50,11 @@ KINDS = ("based_on", "guides", "amends", "replaces", "repeals", "corrects")
 # Kinds by which a later document changes the cited one.
 CHANGING = ("amends", "replaces", "repeals", "corrects")
 STATUSES = ("in_force", "not_yet_in_force", "partly_amended", "replaced", "expired", "unknown")
+# No longer in force: search prefers other documents when the question names no period.
+NOT_IN_FORCE = ("replaced", "expired")
+# What the page and the command line say of each status.
+STATUS_LABELS = {"in_force": "Còn hiệu lực", "not_yet_in_force": "Chưa có hiệu lực", "partly_amended": "Sửa đổi một phần",
+                 "replaced": "Hết hiệu lực (bị thay thế)", "expired": "Hết hiệu lực", "unknown": "Chưa rõ"}
 MAX_PASSAGE = 600
 # characters between a verb ("bãi bỏ") and the first document it acts on; "hướng dẫn"
 # names its subject first ("hướng dẫn việc ủy quyền ... theo quy định tại Nghị định số ...")

@@ -194,6 +194,23 @@ def main() -> None:
             print("  failed", *row)
 
 
+def write_report(output: Path) -> str:
+    """What ``main`` prints, as ``relations.md`` in ``output``; the Markdown text."""
+    import contextlib
+    import io
+
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        main()
+    markdown = ("# Relations and number lookup (eval/datasets/relations)\n\n"
+                "`dev`: relations labelled while writing the rules; `heldout`, `heldout2`: labelled "
+                "afterwards from documents the rules had not been written on.\n\n"
+                "```\n" + printed.getvalue() + "```\n")
+    output.mkdir(parents=True, exist_ok=True)
+    (output / "relations.md").write_text(markdown, encoding="utf-8")
+    return markdown
+
+
 def _print_report(report: RelationReport, gold: Sequence[Gold]) -> None:
     e, l = report.extraction, report.linking
     print(f"extraction: precision {e.precision:.3f} recall {e.recall:.3f} ({e.true_positives}/{e.predicted} predicted, {e.expected} labelled)")

@@ -23,6 +23,17 @@ class TableRow:
     def label(self) -> str:
         return SECTION_SEP.join(self.labels)
 
+    @property
+    def own_label(self) -> str:
+        """The row's own label, its parent's left out: "Số người đóng bảo hiểm y tế" of
+        ("20. Số người đóng …", "Số người đóng bảo hiểm y tế"); the caption when it has none."""
+        return self.labels[-1] if self.labels else self.caption
+
+    @property
+    def label_start(self) -> int:
+        """Where the label (and the values after it) begins in ``text()``: after the caption."""
+        return len(self.caption) + len(ROW_SEP) if self.caption and (self.labels or self.columns) else 0
+
     def text(self) -> str:
         """The rendering shown to users and indexed: "caption — label › sub — Col: value"."""
         parts = [self.caption, self.label] + [f"{h}: {v}" if h else v for h, v in self.columns]

@@ -8,6 +8,9 @@
 3. ``hybrid`` orders the union of both lists with the learned ranker over
    per-candidate features (``qa.ranking``: bm25, cosine, coverage, period, district,
    passage kind …); ``lexical`` and ``dense`` return one list as it is, for comparison;
+   a document the query names by number (``qa.docnumbers``) comes first, and when the
+   question names no year, period or document, documents no longer in force move down
+   (``RankingConfig.superseded_penalty``); each result carries its document's status;
 4. each result gets its best answering sentence and highlight offsets (``qa.answer``);
    the top one is judged as an answer to *this* question (``confident``), and the same
    indicator's other periods are listed in ``also``.
@@ -27,6 +30,7 @@ from qa.ranking import (
     Candidates, RankingConfig, answer_features, candidate_features, coverage_of, content_words,
     Vocabulary, hard_mismatch, own_label, similarity,
 )
+from qa.relations import NOT_IN_FORCE, STATUSES
 from qa.store import DocumentRecord, Index, PassageRecord
 from qa.text import fold, segment
 
@@ -41,14 +45,24 @@ class Filters:
     district: str | None = None
     year: int | None = None
     type: str | None = None
+    status: str | None = None        # only documents of this validity status (qa.relations.STATUSES)
+    include_expired: bool = True     # False: not documents replaced or expired (NOT_IN_FORCE)
 
     def __post_init__(self):
         # an empty form field ("district=") is no filter, not a district named ""
         self.district = _blank_to_none(self.district)
         self.type = _blank_to_none(self.type)
+        self.status = _blank_to_none(self.status)
 
     def active(self) -> bool:
-        return any(v not in (None, "") for v in (self.district, self.year, self.type))
+        return any(v not in (None, "") for v in (self.district, self.year, self.type)) or self.by_status()
+
+    def by_status(self) -> bool:
+        return bool(self.status) or not self.include_expired
+
+    def admits(self, status: str) -> bool:
+        """Whether a document of this validity status passes the status filters."""
+        return (not self.status or status == self.status) and (self.include_expired or status not in NOT_IN_FORCE)
 
 
 @dataclass
@@ -59,6 +73,7 @@ class Result:
     answer: str = ""
     answer_start: int = -1
     highlights: list[Highlight] = field(default_factory=list)
+    status: str = "unknown"  # the document's validity (qa.relations.STATUSES)
 
 
 @dataclass
@@ -78,6 +93,9 @@ class SearchResponse:
     also: list[Result] = field(default_factory=list)
     # why there are no results, in plain words, when the query could not be searched at all
     message: str = ""
+    # the documents the query names by number, best first (``Query.number_matches``); the
+    # query's other words chose ``understood.documents`` among them
+    named: list[DocumentRecord] = field(default_factory=list)
 
 
 def sibling_rows(response: SearchResponse, limit: int = 5) -> list[Result]:
@@ -116,7 +134,7 @@ class Searcher:
         documents = index.documents()
         vocabulary = index.vocabulary()
         self.lexicon = Lexicon.build(vocabulary, index.mined_abbreviations(), {d.district for d in documents.values()},
-                                     [(d.id, d.number) for d in documents.values()])
+                                     documents.values())
         self.vocabulary = Vocabulary.of(vocabulary)
         self.newest_year = max((y for d in documents.values() for y in d.years), default=0)
 
@@ -141,6 +159,9 @@ class Searcher:
             if value and fold(value) not in {fold(v) for v in known[name]}:
                 choices = ", ".join(known[name]) or "none"
                 raise QueryError(f"Unknown {name} {value!r}. Known values: {choices}.", code="unknown_filter")
+        if filters.status and filters.status not in STATUSES:
+            raise QueryError(f"Unknown status {filters.status!r}. Known values: {', '.join(STATUSES)}.",
+                             code="unknown_filter")
 
     def allowed_passages(self, filters: Filters) -> np.ndarray | None:
         if not filters.active():
@@ -151,6 +172,7 @@ class Searcher:
             if (not filters.district or fold(d.district) == fold(filters.district))
             and (not filters.type or fold(d.type) == fold(filters.type))
             and (not filters.year or filters.year in d.years or d.date.startswith(str(filters.year)))
+            and (not filters.by_status() or filters.admits(self.status(d.id)))
         ]
         return self.index.passage_ids(docs)
 
@@ -203,6 +225,9 @@ class Searcher:
             return sorted(scores, key=lambda pid: -scores[pid]), scores, {}, passages
         ids, matrix, passages = self.features(q, candidates)
         values = self.config.rank_scores(matrix)
+        if not (q.years or q.period or q.documents):  # a question about now: what is in force first
+            values = self.config.prefer_in_force(values, np.asarray(
+                [float(self.status(passages[pid].doc_id) in NOT_IN_FORCE) for pid in ids]))
         scores = dict(zip(ids, values.tolist()))
         order = sorted(scores, key=lambda pid: -scores[pid])
         return order, scores, dict(zip(ids, matrix)), passages
@@ -234,6 +259,11 @@ class Searcher:
         also = sorted(found.values(), key=lambda r: (max(r.doc.years or [0]), r.doc.date), reverse=True)
         return also[: self.config.also_limit]
 
+    def status(self, doc_id: str) -> str:
+        """The document's validity status (in force, replaced, …; ``Index.validity``)."""
+        found = self.index.validity(doc_id)
+        return found.status if found else "unknown"
+
     def nothing_to_search(self, q: Query, mode: str, started: float) -> SearchResponse:
         """No results for a query without words or numbers ("*", "III.", "你好"): whatever
         came first would be unrelated, and its "answer" a heading."""
@@ -258,10 +288,11 @@ class Searcher:
             passage = passages[pid]
             answer, start = best_answer(q, passage)
             results.append(Result(passage, docs[passage.doc_id], scores[pid], answer, start,
-                                  highlights(q, passage, answer, start)))
+                                  highlights(q, passage, answer, start), self.status(passage.doc_id)))
         response = SearchResponse(query, q, results, len(order), 0.0, mode,
                                   {pid: s for pid, (_, s) in candidates.dense.items()},
-                                  threshold=self.config.answer_threshold)
+                                  threshold=self.config.answer_threshold,
+                                  named=[docs[d] for d in q.number_matches if d in docs])
         if mode == "hybrid" and order and offset == 0:
             response.answer_probability, response.declined = self.judge(
                 q, order, scores, features, passages, results[0].answer)

@@ -52,8 +52,9 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Sized
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields, replace
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
+from types import SimpleNamespace
 
 import faiss
 import numpy as np
@@ -66,12 +67,18 @@ from qa.chunking import CHUNKER_VERSION, Passage, chunk_document
 from qa.config import Settings
 from qa.documents import CORPUS_SUFFIXES, Document, DocumentError, _document_files, _suffix, iter_documents
 from qa.query import abbreviation_runs, choose_expansions
+from qa.relations import Graph, Validity, delete_relations, extract_relations, load_graph, validity, write_relations
+from qa.relations import ensure_schema as create_relations_table
+from qa.rows import TableRow
+from qa.targets import TargetBook, delete_targets, extract_targets, write_targets
+from qa.targets import create_table as create_targets_table
 from qa.text import NORMALIZER_VERSION, fold, segment
 
 log = logging.getLogger(__name__)
 
 # 2: the meta table names the FAISS file with its checksum and holds the passage id counter.
-STORE_VERSION = 2
+# 3: table rows as data (passages.row), targets and relations extracted at index time.
+STORE_VERSION = 3
 MANIFEST = "manifest.json"
 DB = "store.sqlite"
 # Passages embedded together while building: the progress bar moves this often,
@@ -90,7 +97,8 @@ CREATE TABLE documents (
 );
 CREATE TABLE passages (
     id INTEGER PRIMARY KEY, doc_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
-    ordinal INTEGER, text TEXT, section TEXT, kind TEXT, start INTEGER, "end" INTEGER
+    ordinal INTEGER, text TEXT, section TEXT, kind TEXT, start INTEGER, "end" INTEGER,
+    row TEXT  -- a table row's caption, labels and columns as JSON (qa.rows.TableRow); NULL for text
 );
 CREATE INDEX passages_doc ON passages(doc_id);
 -- candidate expansions of the abbreviations each document uses (qa.query.abbreviation_runs)
@@ -107,6 +115,15 @@ CREATE VIRTUAL TABLE passages_fts USING fts5(
 -- dense_sha256: its checksum, recorded as it was written; next_id: the next passage id
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
 """
+# and the tables of qa.targets (targets: every target and reported figure) and
+# qa.relations (relations: what each document is based on, amends, replaces…),
+# created by those modules, filled by ``_insert``.
+
+
+def _create_schema(con: sqlite3.Connection) -> None:
+    con.executescript(SCHEMA)
+    create_targets_table(con)
+    create_relations_table(con)
 
 
 class StoreError(RuntimeError):
@@ -323,8 +340,9 @@ def _insert(con: sqlite3.Connection, doc: Document, passages: list[Passage], fir
     )
     ids = list(range(first_id, first_id + len(passages)))
     con.executemany(
-        'INSERT INTO passages (id, doc_id, ordinal, text, section, kind, start, "end") VALUES (?,?,?,?,?,?,?,?)',
-        [(pid, doc.id, p.ordinal, p.text, p.section, p.kind, p.start, p.end) for pid, p in zip(ids, passages)],
+        'INSERT INTO passages (id, doc_id, ordinal, text, section, kind, start, "end", row) VALUES (?,?,?,?,?,?,?,?,?)',
+        [(pid, doc.id, p.ordinal, p.text, p.section, p.kind, p.start, p.end,
+          json.dumps(p.row.to_json(), ensure_ascii=False) if p.row else None) for pid, p in zip(ids, passages)],
     )
     con.executemany(
         "INSERT INTO passages_fts (rowid, words, folded, context) VALUES (?,?,?,?)",
@@ -334,6 +352,8 @@ def _insert(con: sqlite3.Connection, doc: Document, passages: list[Passage], fir
         "INSERT INTO abbreviations VALUES (?,?,?,?)",
         [(doc.id, abbr, expansion, n) for (abbr, expansion), n in abbreviation_runs(doc.text).items()],
     )
+    write_targets(con, doc.id, extract_targets(doc, passages))
+    write_relations(con, doc.id, extract_relations(doc))
     return ids
 
 
@@ -400,7 +420,7 @@ def _write_build(work: Path, corpus: Path | Iterable[Document], errors: list[Doc
     bar = _BuildProgress(_document_count(corpus), enabled=progress)
     documents = iter_documents(Path(corpus), errors) if isinstance(corpus, (str, Path)) else iter(corpus)
     con = _connect(work / DB)
-    con.executescript(SCHEMA)
+    _create_schema(con)
     vectors: list[np.ndarray] = []
     pending: list[str] = []  # texts of passages inserted but not yet embedded
     embed_seconds = 0.0
@@ -591,6 +611,13 @@ class PassageRecord:
     kind: str
     start: int
     end: int
+    row: TableRow | None = None  # a table row's fields (kind == "table_row")
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> PassageRecord:
+        values = dict(row)
+        values["row"] = TableRow.from_json(json.loads(values["row"])) if values["row"] else None
+        return cls(**values)
 
 
 @dataclass
@@ -647,6 +674,9 @@ class _View:
     dense_file: str
     dense: faiss.Index
     documents: dict[str, DocumentRecord]
+    # Read on first use by Index.targets() / Index.graph(): the targets and the relations
+    # graph of this generation (one search or page view of the documents needs them).
+    derived: dict[str, object] = field(default_factory=dict, compare=False)
 
 
 class Index:
@@ -839,6 +869,40 @@ class Index:
     def documents(self) -> dict[str, DocumentRecord]:
         return self._pinned().documents
 
+    def targets(self) -> TargetBook:
+        """Every target and reported figure of the pinned generation, grouped by indicator."""
+        view = self._pinned()
+        if "targets" not in view.derived:  # two threads may both load it once: same result
+            view.derived["targets"] = TargetBook.load(self.con)
+        return view.derived["targets"]
+
+    def graph(self) -> Graph:
+        """The relations among the documents of the pinned generation (with reverse edges)."""
+        view = self._pinned()
+        if "graph" not in view.derived:
+            view.derived["graph"] = load_graph(self.con, view.documents.values())
+        return view.derived["graph"]
+
+    def validity(self, doc_id: str) -> Validity | None:
+        """Whether ``doc_id`` is in force, with the evidence (``qa.relations.validity``: its own
+        clauses, the indexed documents that replace or amend it); None if not indexed.
+        Judged once a day per generation: a search reads it for every candidate document."""
+        view = self._pinned()
+        doc = view.documents.get(doc_id)
+        if doc is None:
+            return None
+        today = date.today().isoformat()
+        known = view.derived.get("validity")
+        if known is None or known[0] != today:
+            known = view.derived["validity"] = (today, {})
+        if doc_id not in known[1]:
+            graph = self.graph()
+            text = SimpleNamespace(id=doc.id, text=self.document_text(doc_id) or "", number=doc.number,
+                                   type=doc.type, date=doc.date)
+            known[1][doc_id] = validity(text, graph.relations.get(doc_id, []), graph.incoming(doc_id),
+                                        view.documents, today)
+        return known[1][doc_id]
+
     def document_text(self, doc_id: str) -> str | None:
         row = self.con.execute("SELECT text FROM documents WHERE id = ?", (doc_id,)).fetchone()
         return row["text"] if row else None
@@ -849,10 +913,18 @@ class Index:
             return {}
         marks = ",".join("?" * len(ids))
         rows = self.con.execute(f"SELECT * FROM passages WHERE id IN ({marks})", ids).fetchall()
-        return {row["id"]: PassageRecord(**dict(row)) for row in rows}
+        return {row["id"]: PassageRecord.from_row(row) for row in rows}
 
     def passage_ids(self, doc_ids: Iterable[str]) -> np.ndarray:
         return _passage_ids(self.con, doc_ids)
+
+    def passage_ids_by_ordinal(self, doc_ids: Iterable[str]) -> dict[tuple[str, int], int]:
+        """(document id, ordinal) -> passage id, for the passages of ``doc_ids``: where a
+        target record (``TargetRecord.passage``, an ordinal) is in the index."""
+        doc_ids = list(doc_ids)
+        marks = ",".join("?" * len(doc_ids))
+        rows = self.con.execute(f"SELECT doc_id, ordinal, id FROM passages WHERE doc_id IN ({marks})", doc_ids)
+        return {(doc_id, ordinal): pid for doc_id, ordinal, pid in rows}
 
     def lexical(self, match: str, k: int, weights: tuple[float, float, float], allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
         """FTS5 bm25 ranking of an FTS5 MATCH expression; best first, score > 0."""
@@ -1030,6 +1102,8 @@ def _delete(con: sqlite3.Connection, doc_id: str, passage_ids: np.ndarray) -> No
     if len(passage_ids):
         marks = ",".join("?" * len(passage_ids))
         con.execute(f"DELETE FROM passages_fts WHERE rowid IN ({marks})", passage_ids.tolist())
+    delete_targets(con, doc_id)
+    delete_relations(con, doc_id)
     con.execute("DELETE FROM documents WHERE id = ?", (doc_id,))  # cascades to passages and abbreviations
 
 

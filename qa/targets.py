@@ -32,7 +32,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from bisect import bisect_left
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -46,7 +46,8 @@ from qa.rows import SECTION_SEP
 from qa.text import fold
 
 __all__ = ["KINDS", "Indicator", "TargetBook", "TargetRecord", "Timeline", "TimelineEntry", "delete_targets",
-           "extract_targets", "group_indicators", "indicator_key", "load_records", "write_targets"]
+           "extract_targets", "group_indicators", "indicator_key", "indicator_matcher", "load_records",
+           "write_targets"]
 
 KINDS = ("plan", "estimate", "result", "comparison")
 
@@ -905,6 +906,7 @@ class TargetBook:
         # every wording's slug finds its indicator: an id stays valid when documents added
         # later make another wording the indicator's name
         self._ids = {r.key_id: i.id for i in self._indicators.values() for r in i.records}
+        self._by_passage: dict[tuple[str, int], list[TargetRecord]] | None = None
 
     @classmethod
     def from_documents(cls, docs: Iterable[Document]) -> TargetBook:
@@ -929,13 +931,29 @@ class TargetBook:
         found = self.indicator(indicator_id)
         return build_timeline(found) if found is not None else None
 
-    def search(self, query_text: str, district: str | None = None, year: int | None = None) -> list[Indicator]:
+    def in_passage(self, doc_id: str, passage: int) -> list[TargetRecord]:
+        """The records written in one passage (its ordinal in its document), in text order."""
+        if self._by_passage is None:  # built on first use: the API's answers ask for one passage at a time
+            by_passage: dict[tuple[str, int], list[TargetRecord]] = {}
+            for r in self.records:
+                by_passage.setdefault((r.doc_id, r.passage), []).append(r)
+            self._by_passage = by_passage
+        return self._by_passage.get((doc_id, passage), [])
+
+    def search(self, query_text: str, district: str | None = None, year: int | None = None,
+               lexicon=None) -> list[Indicator]:
         """Indicators whose key holds the query's words (folded, abbreviations and
         thesaurus expansions as ``qa.query.understand`` gives them), best first; each
-        with only its records of the district and year asked (given or in the query)."""
+        with only its records of the district and year asked (given or in the query).
+        ``lexicon``: the index's (``Searcher.lexicon``), for the query understanding of
+        /search; by default one of the indicators' own words."""
         from qa.query import understand
 
-        q = understand(query_text, self._lexicon())
+        q = understand(query_text, lexicon or self._lexicon())
+        return self.search_understood(q, district, year)
+
+    def search_understood(self, q, district: str | None = None, year: int | None = None) -> list[Indicator]:
+        """``search`` of a query already understood (``qa.query.Query``)."""
         wanted = _query_words(q)
         if not wanted:
             return []
@@ -975,9 +993,17 @@ def replace_records(ind: Indicator, records: list[TargetRecord]) -> Indicator:
 
 # Question words and words that say "a target" rather than which (folded phrases, then words).
 _QUERY_PHRASES = ("bao nhieu", "chi tieu", "muc tieu", "ke hoach", "la gi", "nhu the nao", "so lieu", "ket qua",
-                  "thuc hien", "dat duoc")
+                  "thuc hien", "dat duoc", "phan tram", "so voi", "so sanh", "cung ky", "du toan")
 _QUERY_STOPWORDS = frozenset({"la", "gi", "cua", "quan", "huyen", "nam", "thang", "dau", "cuoi", "quy", "giai", "doan",
                               "ve", "co", "khong", "duoc", "dat", "cho", "va", "o", "tai", "the", "nao"})
+
+
+def indicator_matcher(q) -> Callable[[str], tuple[float, float]] | None:
+    """How well an indicator key matches the question ``q`` (a ``qa.query.Query``), as
+    ``TargetBook.search`` scores it: (share of the question's words the key holds, share of
+    the key they cover). ``None`` when the question names no indicator at all."""
+    wanted = _query_words(q)
+    return (lambda key: _match_score(wanted, key)) if wanted else None
 
 
 def _query_words(q) -> list[list[str]]:

@@ -232,6 +232,23 @@ def report(name: str, result: dict) -> str:
     return "\n".join(lines)
 
 
+def write_reports(output: Path, sets: Sequence[str] = ("corpus", "heldout")) -> str:
+    """Both sets' numbers as ``targets.json`` and ``targets.md`` in ``output``; the Markdown text."""
+    results, texts = {}, []
+    for name in sets:
+        docs = corpus_documents() if name == "corpus" else heldout_documents()
+        results[name], _, _ = run_set(name, docs)
+        texts.append(report(name, results[name]))
+    markdown = ("# Target extraction (eval/datasets/targets)\n\n"
+                "`corpus`: labels of the five documents (the rules were written on them); "
+                "`heldout`: labels of documents of ../shared/corpora the extraction had never seen.\n\n"
+                "```\n" + "\n".join(texts) + "\n```\n")
+    output.mkdir(parents=True, exist_ok=True)
+    (output / "targets.json").write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
+    (output / "targets.md").write_text(markdown, encoding="utf-8")
+    return markdown
+
+
 def main(argv: list[str]) -> int:
     sets = argv or ["corpus", "heldout"]
     for name in sets:

@@ -67,3 +67,29 @@ def archive_searcher(settings, embedder, tmp_path_factory):
     s = settings.model_copy(update={"index": tmp_path_factory.mktemp("archive")})
     build_index(archive.documents(), s, embedder=embedder, progress=False)
     return Searcher(Index.open(s, embedder))
+
+
+# Real documents of the shared collection that change one another: four circulars on
+# pension adjustment, each replacing the one before (36/2021 ← 01/2023 ← 20/2023 ← 01/2025,
+# "… hết hiệu lực kể từ ngày Thông tư này có hiệu lực"), and a provincial resolution that
+# shares the short number "21/NQ-HĐND" with the Bắc Từ Liêm one (Vĩnh Long, 21/2025/NQ-HĐND).
+RELATED_DOCUMENTS = (
+    "congbao:thong-tu-so-36-2021-tt-bldtbxh-36618", "congbao:thong-tu-so-01-2023-tt-bldtbxh-38752",
+    "congbao:thong-tu-so-20-2023-tt-bldtbxh-41198", "congbao:thong-tu-so-01-2025-tt-bldtbxh-43956",
+    "tnt:40de74e605854414",
+)
+
+
+@pytest.fixture(scope="session")
+def related_index(settings, embedder, tmp_path_factory):
+    """The five documents and RELATED_DOCUMENTS, indexed (skipped without the shared collection)."""
+    from qa.archive import SHARED_CORPUS
+    from qa.documents import iter_documents
+    from qa.store import Index, build_index
+
+    if not SHARED_CORPUS.is_file():
+        pytest.skip("shared corpus not beside the project")
+    shared = {d.id: d for d in iter_documents(SHARED_CORPUS) if d.id in RELATED_DOCUMENTS}
+    s = settings.model_copy(update={"index": tmp_path_factory.mktemp("related")})
+    build_index([*iter_documents(CORPUS), *(shared[i] for i in RELATED_DOCUMENTS)], s, embedder=embedder, progress=False)
+    return Index.open(s, embedder)

@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlparse
 
@@ -39,8 +40,6 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is not i
 @pytest.fixture(scope="session")
 def base_url(request, settings, embedder):
     """The real app on a free localhost port, over an index of the real corpus."""
-    import uvicorn
-
     from qa.api import create_app
 
     try:  # the session's shared index, when conftest provides it
@@ -49,12 +48,19 @@ def base_url(request, settings, embedder):
         from qa.store import build_index
 
         build_index(settings.corpus, settings, embedder=embedder, progress=False)
+    with serving(create_app(settings, embedder=embedder)) as url:  # shares the session's loaded model
+        yield url
+
+
+@contextmanager
+def serving(app):
+    """``app`` served by uvicorn on a free localhost port, for as long as the block runs."""
+    import uvicorn
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))  # bound before the server starts: no race for the port
     port = sock.getsockname()[1]
-    app = create_app(settings, embedder=embedder)  # shares the session's loaded model
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -63,10 +69,12 @@ def base_url(request, settings, embedder):
         if not thread.is_alive() or time.monotonic() > deadline:
             pytest.fail("the API server did not start")
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
 
 
 def words(text: str) -> list[str]:
