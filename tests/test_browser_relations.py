@@ -3,11 +3,12 @@ browser, over a real index of documents that replace one another (``related_inde
 
 from __future__ import annotations
 
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, urlparse
 
 import pytest
 
-from tests.test_browser import CHROMIUM, browser, expect, get_json, page, serving, wait_done  # noqa: F401
+from tests.test_browser import (CHROMIUM, browser, expect, get_json, page, paths, searches,  # noqa: F401
+                                serving, wait_done)
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is not installed: run `make browser`")
 
@@ -96,3 +97,57 @@ def test_a_short_number_two_documents_share_says_which(page, base_url):
     page.goto(f"{base_url}/?q={quote('01/2025/TT-BLĐTBXH')}")  # one document of that number: nothing to say
     wait_done(page)
     expect(note).to_be_hidden()
+
+
+def test_the_validity_filter_leaves_out_replaced_documents(page, base_url, searches):
+    """"Hiệu lực" is a filter like the others: it re-runs the search with include_expired=false,
+    the link says so (and restores it), it counts as applied; the replaced circulars go."""
+    query = "mức điều chỉnh tiền lương tháng đã đóng bảo hiểm xã hội"
+    page.goto(f"{base_url}/?q={quote(query)}")
+    wait_done(page)
+    badges = page.locator("#result-list > li .result-title .status-badge")
+    expect(badges.first).to_be_visible()
+    everything = get_json(f"{base_url}/answer?q={quote(query)}&k=10")["results"]
+    assert {"replaced", "expired"} & {r["status"] for r in everything}  # the unfiltered page has them
+    assert "Hết hiệu lực" in badges.all_inner_texts()
+    expect(page.locator("#filters-active")).to_have_text("")
+    expect(page.locator("label[for='f-valid']")).to_have_text("Hiệu lực")
+    expect(page.locator("#f-valid option")).to_have_text(["Tất cả văn bản", "Chỉ văn bản còn hiệu lực"])
+    assert paths(searches) == ["/answer"] and "include_expired" not in parse_qs(urlparse(searches[0]).query)
+
+    page.select_option("#f-valid", "false")
+    wait_done(page)
+    assert paths(searches) == ["/answer"] * 2
+    assert parse_qs(urlparse(searches[-1]).query)["include_expired"] == ["false"]
+    assert parse_qs(urlparse(page.url).query)["include_expired"] == ["false"]
+    expect(page.locator("#filters-active")).to_have_text("(1 đang áp dụng)")
+    in_force = get_json(f"{base_url}/answer?q={quote(query)}&k=10&include_expired=false")["results"]
+    assert in_force and not {"replaced", "expired"} & {r["status"] for r in in_force}
+    expect(badges).to_have_count(len(in_force))
+    assert "Hết hiệu lực" not in badges.all_inner_texts()
+    links = page.locator("#result-list > li .result-title a")
+    assert not any(CIRCULAR_2023 in (h or "") or quote(CIRCULAR_2023, safe="") in (h or "")
+                   for h in (links.nth(i).get_attribute("href") for i in range(links.count())))
+    # a result's link to its document carries the filter, so "back" finds the same results
+    assert "include_expired=false" in (links.first.get_attribute("href") or "")
+
+    page.reload()  # the link restores the filter
+    wait_done(page)
+    expect(page.locator("#f-valid")).to_have_value("false")
+    expect(page.locator("#filters-active")).to_have_text("(1 đang áp dụng)")
+    assert parse_qs(urlparse(searches[-1]).query)["include_expired"] == ["false"]
+    expect(badges).to_have_count(len(in_force))
+
+    page.select_option("#f-valid", "")  # the empty value is no filter
+    wait_done(page)
+    assert "include_expired" not in parse_qs(urlparse(page.url).query)
+    assert "include_expired" not in parse_qs(urlparse(searches[-1]).query)
+    expect(page.locator("#filters-active")).to_have_text("")
+    expect(badges).to_have_count(len(everything))
+    assert "Hết hiệu lực" in badges.all_inner_texts()
+
+    page.go_back()  # history holds the filtered search
+    wait_done(page)
+    expect(page.locator("#f-valid")).to_have_value("false")
+    expect(badges).to_have_count(len(in_force))
+    assert parse_qs(urlparse(searches[-1]).query)["include_expired"] == ["false"]
