@@ -234,6 +234,7 @@ def _index_add(index, path: Path) -> list[str]:
     report = index.add(path)
     if report.errors:
         raise RuntimeError("; ".join(str(e) for e in report.errors))
+    index.warm()
     return report.changed + report.unchanged
 
 
@@ -322,6 +323,7 @@ def admin_router(service) -> APIRouter:
         removed = index.remove(doc_id)
         for path in folder.files_of(doc_id):
             folder.keep_aside(path)
+        index.warm()
         return {"document_id": doc_id, "passages_removed": removed}
 
     async def accept(action: str, file: UploadFile, metadata: str | None, doc_id: str | None) -> Job:

@@ -459,6 +459,7 @@ def create_app(settings: Settings | None = None, embedder=None) -> FastAPI:
     async def lifespan(app: FastAPI):
         # Load the index and the model before the first citizen waits for them.
         await run_in_threadpool(lambda: service.get().index.embedder)
+        await run_in_threadpool(lambda: service.get().index.warm())
         yield
 
     app = FastAPI(

@@ -340,6 +340,8 @@ def relations(
 
 
 def result_lines(rank: int, result) -> list[str]:
+    from qa.relations import STATUS_LABELS
+
     """One result of ``qa search``, as lines: the answer, where it comes from, its score.
     Only the fields a document has: no "(báo cáo, )" for a missing date."""
     doc = result.doc
@@ -348,7 +350,9 @@ def result_lines(rank: int, result) -> list[str]:
     if result.section:
         source += f" › {result.section}"
     answer = result.answer or result.text[:200]
-    return [f"{rank}. {answer}", f"   {source}", f"   score {result.score:.4f} · passage {result.id}"]
+    status = getattr(result, "status", "unknown")
+    validity = f" · {STATUS_LABELS.get(status, status)}" if status != "unknown" else ""  # "Chưa rõ" on every line says nothing
+    return [f"{rank}. {answer}", f"   {source}", f"   score {result.score:.4f} · passage {result.id}{validity}"]
 
 
 @app.command(cls=PlainCommand)

@@ -876,6 +876,14 @@ class Index:
             view.derived["targets"] = TargetBook.load(self.con)
         return view.derived["targets"]
 
+    def warm(self) -> None:
+        """Load the targets and the relations graph of the newest generation now, so that the
+        first /targets or document view after a start or a change does not wait for them
+        (the targets take seconds on an archive)."""
+        with self.reading():
+            self.targets()
+            self.graph()
+
     def graph(self) -> Graph:
         """The relations among the documents of the pinned generation (with reverse edges)."""
         view = self._pinned()

@@ -400,3 +400,28 @@ def test_a_broken_build_with_nothing_to_fall_back_on_is_refused(tmp_path, settin
     with pytest.raises(StoreError, match=f"broken: .*{expected}.*qa build"):
         Index.open(small, embedder)
     assert not index_is_current(small)
+
+
+def test_targets_and_relations_follow_each_change(tmp_path, settings, embedder):
+    """Targets and the relations graph are read per generation: a change shows at once,
+    whether warmed (as the service does after a staff change) or read on first use."""
+    small = small_settings(tmp_path, settings, [TAY_HO])
+    build_index(small.corpus, small, embedder=embedder, progress=False)
+    index = Index.open(small, embedder)
+
+    def targets_of(doc_id: str) -> list[str]:
+        with index.reading():
+            return [r.value_written for ind in index.targets().indicators for r in ind.records if r.doc_id == doc_id]
+
+    def cites(doc_id: str) -> list[str]:
+        with index.reading():
+            return [r.cited_number.key for r in index.graph().relations.get(doc_id, []) if r.cited_number]
+
+    index.warm()
+    assert targets_of(BHYT) == [] and cites(BHYT) == []
+    shutil.copy(CORPUS / f"{BHYT}.txt", small.corpus)
+    index.add(small.corpus / f"{BHYT}.txt")
+    index.warm()
+    assert {"91,5", "259.195", "3.178,4"} <= set(targets_of(BHYT)) and "47/2019/QH14" in cites(BHYT)
+    index.remove(BHYT)
+    assert targets_of(BHYT) == [] and cites(BHYT) == []  # not warmed: read on first use
