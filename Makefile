@@ -41,7 +41,7 @@ eval: install
 	$(BIN)/qa eval --dataset eval/datasets/relations
 
 bench: index
-	$(BIN)/python -m qa.bench
+	$(BIN)/qa bench
 
 # The versions of every installed package, for `make install` to reproduce.
 lock:

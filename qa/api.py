@@ -326,6 +326,7 @@ class HealthOut(BaseModel):
     passages: int
     model: str
     dense_index: str
+    lexical_index: str = Field(description="tantivy, or fts5 while tantivy is not of the current generation")
     index: str = Field(description="The index folder, relative to the server's working directory (or its name)")
 
 
@@ -580,9 +581,10 @@ def create_app(settings: Settings | None = None, embedder=None) -> FastAPI:
         index = service.get().index
         with index.reading():
             documents, passages = index.counts()
+            lexical = index.lexical_engine()
         return HealthOut(
             status="ok", documents=documents, passages=passages, model=index.manifest.model,
-            dense_index=index.manifest.dense_index, index=shown_path(settings.index),
+            dense_index=index.manifest.dense_index, lexical_index=lexical, index=shown_path(settings.index),
         )
 
     return app

@@ -488,6 +488,18 @@ def train(
         _fail(str(error))
 
 
+@app.command(cls=PlainCommand)
+def bench(
+    distractors: int = typer.Option(150, "--distractors", help="Local-government documents beside the corpus"),
+) -> None:
+    """Measure speed at archive scale in one run (about 20 minutes): encoding, builds,
+    served latency, concurrency, lexical and dense search at 80k and 1M passages; write
+    eval/reports/bench.md and bench.json."""
+    from qa.bench import main
+
+    main(distractors, settings=_settings())
+
+
 # -- targets --------------------------------------------------------------------
 
 # The spreadsheet's columns, in order: one line a record.

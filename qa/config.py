@@ -32,8 +32,9 @@ class Settings(BaseSettings):
     port: int = 8000
     # "openvino" runs the default model with the same vectors as "torch", faster
     # (queries 2.3x, passages 1.2x on an AVX2-only CPU; 2-3x where AVX-512 is there);
-    # other models always run on torch.
-    backend: Literal["openvino", "torch"] = "openvino"
+    # "openvino-int8": weights re-quantised to int8 by NNCF, int8 activations; not faster
+    # here, and its vectors differ (eval/reports/int8.md). Other models always run on torch.
+    backend: Literal["openvino", "openvino-int8", "torch"] = "openvino"
     # Passages per forward pass: 8 was fastest for OpenVINO on these 2 cores
     # (8: 5.4 s, 16: 7.2 s, 32: 11.6 s for 64 corpus passages, one run).
     batch_size: int = 8
@@ -41,8 +42,12 @@ class Settings(BaseSettings):
     threads: int = 0
     # Remember passage vectors in <model_cache>/embeddings.sqlite (qa/embedding_cache.py).
     embedding_cache: bool = True
-    # Up to this many passages the dense index is exact; beyond, approximate (IVF).
-    exact_max: int = 200_000
+    # Up to this many passages the dense index is exact; beyond, approximate (IVF): at 80k
+    # vectors exact search took 68 ms and IVF 0.5 ms at recall@10 0.976 (docs/scaling.md).
+    exact_max: int = 50_000
+    # The lexical engine searched: "tantivy" (qa/lexical.py; FTS5 answers whenever it is
+    # not of the generation a search reads) or "fts5" only (no tantivy index is written).
+    lexical_engine: Literal["tantivy", "fts5"] = "tantivy"
 
     # --- staff document management (qa/admin.py) and operations (qa/observability.py)
     # The bearer token of /admin and the document routes that change the index; unset,

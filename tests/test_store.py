@@ -20,6 +20,7 @@ import pytest
 from qa.chunking import chunk_document
 from qa.config import Settings
 from qa.documents import iter_documents
+from qa.lexical import LexicalQuery
 from qa.builds import LOCK, PARTIAL_GRACE
 from qa.store import DB, Index, Manifest, StoreError, build_index, index_is_current, verify_build
 from tests.conftest import CORPUS
@@ -38,7 +39,7 @@ def small_settings(tmp_path, settings, names) -> Settings:
 
 
 def lexical_hits(index: Index, word: str) -> list[int]:
-    return [pid for pid, _ in index.lexical(f'folded : "{word}"', 50, (1.0, 1.0, 1.0))]
+    return [pid for pid, _ in index.lexical(LexicalQuery(folded=(word,)), 50, (1.0, 1.0, 1.0))]
 
 
 def test_build_counts_and_manifest(built_index, settings):
