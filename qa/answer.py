@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from qa.periods import KINDS as PERIOD_KINDS
 from qa.periods import most_specific
@@ -66,13 +67,23 @@ def alias_words(padded: str, aliases: list[tuple[str, str]]) -> set[str]:
     """Folded words an alias brings in: those of one form when the other is in ``padded``
     (folded words joined by single spaces, with a space at each end)."""
     extra: set[str] = set()
-    for a, b in aliases:
-        a, b = " ".join(_WORD.findall(fold(a))), " ".join(_WORD.findall(fold(b)))
-        if f" {b} " in padded:
-            extra.update(a.split())
-        if f" {a} " in padded:
-            extra.update(b.split())
+    for a_padded, a_words, b_padded, b_words in _folded_aliases(tuple(aliases)):
+        if b_padded in padded:
+            extra.update(a_words)
+        if a_padded in padded:
+            extra.update(b_words)
     return extra
+
+
+@lru_cache(maxsize=4096)
+def _folded_aliases(aliases: tuple[tuple[str, str], ...]) -> tuple[tuple[str, tuple[str, ...], str, tuple[str, ...]], ...]:
+    """Each alias's two forms folded, padded and split: once per question, not once per
+    passage and span (``alias_words`` runs thousands of times a search)."""
+    out = []
+    for a, b in aliases:
+        a_words, b_words = tuple(_WORD.findall(fold(a))), tuple(_WORD.findall(fold(b)))
+        out.append((f" {' '.join(a_words)} ", a_words, f" {' '.join(b_words)} ", b_words))
+    return tuple(out)
 
 
 def present_words(folded_span: str, aliases: list[tuple[str, str]]) -> set[str]:

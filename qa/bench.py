@@ -37,7 +37,6 @@ from contextlib import contextmanager
 from itertools import chain
 from pathlib import Path
 
-import faiss
 import numpy as np
 
 from qa.archive import SHARED_CORPUS, is_local_government
@@ -419,7 +418,7 @@ def markdown(results: dict) -> str:
     lines += [
         "", "Threads search side by side (no lock), but the ranking's Python holds the GIL; worker processes "
         "(`qa serve --workers N`) share the read-only index and are not bound by it.", "",
-        "## Lexical search at 80k and 1M passages", "", *_demoted(bench_lexical.markdown(results["lexical"])), "",
+        "## Lexical search at 80k and 1M passages", "", *_demoted(bench_lexical.markdown(lexical_results(results))), "",
         "## Dense index at 80k and 1M vectors", "", *_demoted(bench_dense.markdown(results["dense"])), "",
     ]
     return "\n".join(lines)
@@ -456,18 +455,37 @@ def main(n_distractors: int = 150, settings: Settings | None = None) -> dict:
         results[name] = step()
         seconds[name] = round(time.perf_counter() - t, 1)
         print(f"bench: {name} in {seconds[name]} s", file=sys.stderr, flush=True)
+        # what is measured so far, in case a later step fails
+        REPORTS.mkdir(parents=True, exist_ok=True)
+        (REPORTS / "bench.partial.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
     results["step_seconds"] = seconds
     results["seconds"] = round(time.perf_counter() - started, 1)
+    write_reports(results)
+    return results
+
+
+def write_reports(results: dict) -> None:
+    """bench.md and .json, and lexical-scale.* and dense-scale.* of the same run
+    (``python -c "…write_reports(json.load(…bench.partial.json))"`` renders a run cut short)."""
+    from qa import bench_dense, bench_lexical
+
     REPORTS.mkdir(parents=True, exist_ok=True)
     (REPORTS / "bench.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
-    (REPORTS / "lexical-scale.json").write_text(json.dumps(results["lexical"], indent=2, ensure_ascii=False))
-    (REPORTS / "lexical-scale.md").write_text(bench_lexical.markdown(results["lexical"]))
+    (REPORTS / "bench.partial.json").unlink(missing_ok=True)
+    lexical = lexical_results(results)
+    (REPORTS / "lexical-scale.json").write_text(json.dumps(lexical, indent=2, ensure_ascii=False))
+    (REPORTS / "lexical-scale.md").write_text(bench_lexical.markdown(lexical))
     (REPORTS / "dense-scale.json").write_text(json.dumps(results["dense"], indent=2, ensure_ascii=False))
     (REPORTS / "dense-scale.md").write_text(bench_dense.markdown(results["dense"]))
     text = markdown(results)
     (REPORTS / "bench.md").write_text(text)
     print(text)
-    return results
+
+
+def lexical_results(results: dict) -> dict:
+    """What ``qa.bench_lexical.markdown`` reads: the full build and the scale part."""
+    return {"created": results["created"], "machine": results["machine"],
+            "full_build": results["full_build"], "scale": results["lexical"]}
 
 
 if __name__ == "__main__":

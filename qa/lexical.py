@@ -207,17 +207,22 @@ class LexicalIndex:
         if field == "folded" and len(tokens) == 2:
             field, tokens = "pairs", ["_".join(tokens)]
         if len(tokens) > 1:
-            phrase = tantivy.Query.phrase_query(self.schema, field, tokens)
-            n = searcher.search(phrase, 1, count=True).count
-            if n == 0 or n >= passages / 2:
-                return None
-            lucene = sum(_lucene_idf(passages, searcher.doc_freq(field, t)) for t in tokens)
-            return tantivy.Query.boost_query(phrase, _fts5_idf(passages, n) / lucene)
+            return self._phrase(searcher, passages, field, tokens)
         n = searcher.doc_freq(field, tokens[0])
         if n == 0 or n >= passages / 2:
             return None
         query = tantivy.Query.term_query(self.schema, field, tokens[0], index_option="freq")
         return tantivy.Query.boost_query(query, _fts5_idf(passages, n) / _lucene_idf(passages, n))
+
+    def _phrase(self, searcher: tantivy.Searcher, passages: int, field: str, tokens: list[str]) -> tantivy.Query | None:
+        """A phrase's query: its passages counted first (a phrase's count is not in the
+        index), then boosted to its FTS5 idf over the sum of its tokens' tantivy idfs."""
+        phrase = tantivy.Query.phrase_query(self.schema, field, tokens)
+        n = searcher.search(phrase, 1, count=True).count
+        if n == 0 or n >= passages / 2:
+            return None
+        lucene = sum(_lucene_idf(passages, searcher.doc_freq(field, t)) for t in tokens)
+        return tantivy.Query.boost_query(phrase, _fts5_idf(passages, n) / lucene)
 
     # -- changing --------------------------------------------------------------
     def write(self, generation: int, rows: Iterable[tuple[int, str, str, str]] = (), remove: Iterable[int] = (),

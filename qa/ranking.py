@@ -235,7 +235,7 @@ def query_syllables(q) -> list[str]:
     return list(dict.fromkeys(s for w in content_words(q) for s in _WORD.findall(fold(w))))
 
 
-def rare_coverage(syllables: list[str], weights: list[float], text: str, aliases) -> float:
+def rare_coverage(syllables: list[str], weights: list[float], text: str | TextView, aliases) -> float:
     """Share of the question's rarity-weighted syllables present in ``text`` (an alias's
     other form counts: "GPXD" in the text covers "giấy phép xây dựng")."""
     if not syllables:
@@ -252,31 +252,48 @@ class TextView:
     padded: str              # the folded words joined by spaces, a space at each end: phrase look-ups
 
 
-@lru_cache(maxsize=100_000)
+# About 17 KB a passage: 30,000 passages' views are about half a gigabyte per process.
+@lru_cache(maxsize=30_000)
 def text_view(text: str) -> TextView:
     """A passage's words, computed once per text and kept, since the same passages come
-    back query after query (features are the hot path of a search)."""
+    back query after query (features are the hot path of a search; folding is most of
+    a first search's cost)."""
     lower = text.lower()
     folded = _WORD.findall(fold(lower))
     return TextView(frozenset(_WORD.findall(lower)), frozenset(folded), f" {' '.join(folded)} ")
 
 
-def present_in(text: str, aliases) -> frozenset[str] | set[str]:
+def joined_view(*texts: str) -> TextView:
+    """The view of the texts joined by spaces, made from each one's cached view (a
+    passage's text, its section, its document's title: each folded once, not once for
+    every combination of them)."""
+    views = [text_view(t) for t in texts]
+    if len(views) == 1:
+        return views[0]
+    return TextView(frozenset().union(*(v.exact for v in views)), frozenset().union(*(v.folded for v in views)),
+                    views[0].padded + "".join(v.padded[1:] for v in views[1:]))
+
+
+def _view(text: str | TextView) -> TextView:
+    return text if isinstance(text, TextView) else text_view(text)
+
+
+def present_in(text: str | TextView, aliases) -> frozenset[str] | set[str]:
     """The folded words of ``text``, plus those an alias brings in (``qa.answer.alias_words``)."""
     from qa.answer import alias_words
 
-    view = text_view(text)
+    view = _view(text)
     return view.folded | alias_words(view.padded, aliases) if aliases else view.folded
 
 
-def coverage_of(words: list[str], text: str, aliases) -> float:
+def coverage_of(words: list[str], text: str | TextView, aliases) -> float:
     """Share of ``words`` found in ``text``: fully as typed (or through an alias),
     half when only the folded form is there ("vé" is not "về")."""
     from qa.answer import alias_words
 
     if not words:
         return 0.0
-    view = text_view(text)
+    view = _view(text)
     aliased = alias_words(view.padded, aliases) - view.folded if aliases else set()
     found = 0.0
     for w in words:
@@ -335,6 +352,7 @@ def candidate_features(q, candidates: Candidates, passages: dict, docs: dict, ne
         doc_years = set(d.years)
         label = own_label(p)
         view = text_view(p.text)
+        body = joined_view(p.text, p.section)
         pairs = sum(1 for pair in query_pairs if f" {pair} " in view.padded) / len(query_pairs) if query_pairs else 0.0
         present = view.exact
         rows.append([
@@ -345,9 +363,9 @@ def candidate_features(q, candidates: Candidates, passages: dict, docs: dict, ne
             cosine - cos_top,
             1.0 / (dense_rank + 1) if dense_rank is not None else 0.0,
             float(dense_rank is not None),
-            coverage_of(words, f"{p.text} {p.section}", q.aliases),
+            coverage_of(words, body, q.aliases),
             coverage_of(words, label, q.aliases),
-            coverage_of(words, f"{d.title} {p.section}", q.aliases),
+            coverage_of(words, joined_view(d.title, p.section), q.aliases),
             pairs,
             float(bool(q.period) and d.period == q.period),
             float(bool(years & doc_years)),
@@ -366,8 +384,8 @@ def candidate_features(q, candidates: Candidates, passages: dict, docs: dict, ne
             len(accented & present) / len(accented) if accented else 0.0,
             math.log1p(len(p.text)) / 7.0,
         ])
-        rare.append(rare_coverage(syllables, rarities, f"{p.text} {p.section} {d.title}", q.aliases))
-        topical.append(coverage_of(topic, f"{p.text} {p.section}", q.aliases) if topic else 0.0)
+        rare.append(rare_coverage(syllables, rarities, joined_view(p.text, p.section, d.title), q.aliases))
+        topical.append(coverage_of(topic, body, q.aliases) if topic else 0.0)
     derived = 8  # the columns computed below, from all candidates at once
     matrix = np.asarray(rows, dtype=np.float64).reshape(len(ids), len(RANK_FEATURES) - derived)
     col = {name: i for i, name in enumerate(RANK_FEATURES)}
