@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from qa.periods import KINDS as PERIOD_KINDS
-from qa.periods import most_specific
+from qa.periods import most_specific, same_period
 from qa.rows import ROW_SEP, SECTION_SEP
 from qa.targets import TargetRecord, indicator_matcher
 from qa.text import fold
@@ -131,7 +131,7 @@ def best_answer(q, passage) -> tuple[str, int]:
     wants_number = bool(_QUANTITY.search(q.folded))
     unit = counted_unit(q)
     best, best_score = (0, min(len(text), MAX_ANSWER_CHARS)), -1.0
-    for a, b in _spans(text, _SENTENCE_END):
+    for a, b in answer_units(text, passage.section):
         clauses = [(a + x, a + y) for x, y in _spans(text[a:b], _CLAUSE_END)] if b - a > MAX_ANSWER_CHARS else [(a, b)]
         # windows of consecutive clauses that stay short enough to read
         for i in range(len(clauses)):
@@ -145,6 +145,45 @@ def best_answer(q, passage) -> tuple[str, int]:
     answer = text[start:end].strip().rstrip(",;")
     start += len(text[start:end]) - len(text[start:end].lstrip())
     return answer, start
+
+
+# A sentence that goes on with the one before it ("Trong đó, …": what the lead sentence
+# announces), folded.
+_CONTINUES = re.compile(r"(trong do|theo do|cu the|dong thoi|ngoai ra|rieng)\b[,:]?")
+_SECTION_SEP = " › "
+
+
+def answer_units(text: str, section: str = "") -> list[tuple[int, int]]:
+    """The sentences of a passage an answer is chosen from, as ``(start, end)``:
+
+    * not its headings (a first line that is one of its section's headings, "6.2. Công tác
+      … phòng cháy chữa cháy:"): they repeat the question's words and say nothing, and the
+      section is shown beside the answer anyway — unless the passage is nothing else;
+    * a sentence that announces what follows with a colon is joined to the next one, and
+      one that goes on with the sentence before ("Trong đó, …") to that one.
+    """
+    spans = _spans(text, _SENTENCE_END)
+    headings = {_bare(h) for h in section.split(_SECTION_SEP) if h.strip()}
+    body = 0  # where the text after its heading lines starts
+    for line in re.finditer(r"[^\n]+", text):
+        if _bare(line.group()) not in headings:
+            break
+        body = line.end()
+    if any(a >= body for a, _ in spans):
+        spans = [(a, b) for a, b in spans if a >= body]
+    units: list[tuple[int, int]] = []
+    for a, b in spans:
+        if units and (text[units[-1][0] : units[-1][1]].rstrip().endswith(":")
+                      or _CONTINUES.match(fold(text[a:b]))):
+            units[-1] = (units[-1][0], b)
+        else:
+            units.append((a, b))
+    return units
+
+
+def _bare(line: str) -> str:
+    """A heading compared with another: folded, without spaces and closing punctuation."""
+    return " ".join(_WORD.findall(fold(line)))
 
 
 # Share of the question's words an indicator must hold for its record to be the answer's
@@ -220,6 +259,8 @@ def _period_closeness(asked, r: TargetRecord, doc_period: str) -> int | None:
         return 0 if r.period_label == doc_period else 3
     if r.period is None:
         return None
+    if asked.last_year is None and asked.kind != "annual":  # "6 tháng cuối năm": that part of any year
+        return 0 if same_period(asked.label, r.period.label) else None
     if r.period.same(asked):
         return 0
     if asked.contains(r.period):

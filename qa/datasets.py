@@ -42,6 +42,9 @@ class EvalQuery:
     # doc id -> the labelled answers as that document states them (doc_id, and when not
     # pinned its other-year versions in the archive); filled by ``accept_versions``
     accepted: dict[str, list[str]] = field(default_factory=dict)
+    # False for an unanswerable question about another year that the index evaluated holds a
+    # constructed version of (``accept_versions``): it may be answered there, rightly
+    judged: bool = True
 
     def accepted_answers(self) -> dict[str, list[str]]:
         return self.accepted or ({self.doc_id: self.answers} if self.doc_id else {})
@@ -164,13 +167,32 @@ def accept_versions(queries: Iterable[EvalQuery], archive) -> None:
     """In the archive, a query that is not pinned to its document is answered as well
     by the other-year versions of that document, at the same place, with their figures
     (``qa.archive.Variant.translate``)."""
+    district_docs = [] if archive is None else [*archive.corpus, *(v.document for v in archive.variants)]
     for q in queries:
         q.accepted = {q.doc_id: q.answers} if q.doc_id else {}
+        q.judged = not (q.near_miss == "year" and _year_held(q.text, district_docs))
         if q.doc_id and not q.pinned and archive is not None:
             for version in archive.versions_of(q.doc_id):
                 translated = [t for a in q.answers for t in version.translate(a)]
                 if translated:
                     q.accepted[version.document.id] = list(dict.fromkeys(translated))
+
+
+def _year_held(text: str, documents: list) -> bool:
+    """Whether one of ``documents`` (the archive's district documents and their other-year
+    versions) is of a district the question names (any, if it names none) and about the
+    period it asks for: "chỉ tiêu BHYT năm 2022" is a near miss on the five documents, and
+    answered by the archive's version of the 2021 plan moved to 2022."""
+    from qa.periods import find_periods, most_specific, same_period
+    from qa.text import fold
+
+    folded = fold(text)
+    periods = find_periods(folded)
+    asked = most_specific(periods) or next((p for p in periods if p.kind == "year"), None)
+    if asked is None:
+        return False
+    named = {d.district for d in documents if d.district and f" {fold(d.district)} " in f" {folded} "}
+    return any(same_period(asked.label, d.period) and (not named or d.district in named) for d in documents)
 
 
 def passage_qrels(index, queries: Iterable[EvalQuery]) -> dict[str, dict[str, int]]:

@@ -13,6 +13,7 @@ numbers.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import sys
 import time
@@ -355,9 +356,13 @@ def main(
 
         archive_index, held, built = open_archive_index(settings, embedder, progress)
         accept_versions(data.queries, held)
-        data.name = f"{data.name}-archive"
+        # an unanswerable question about a year the archive holds a constructed version of
+        # may be answered rightly there: not judged on the archive
+        unjudged = [q.id for q in data.queries if not q.judged]
+        data = dataclasses.replace(data, name=f"{data.name}-archive", queries=[q for q in data.queries if q.judged])
         archived = evaluate_dataset(data, archive_index, modes, k, progress)
         archived["index"]["built_now"] = built
+        archived["unjudged"] = unjudged
         archived["archive"] = held.summary()
         paths.update({f"archive {k}": v for k, v in write_reports(archived, Path(output)).items()})
         print(markdown_report(archived))

@@ -26,9 +26,11 @@ Kinds of ``Period``:
 kind      written                                            label
 ========  =================================================  ==========================
 year      ``năm 2021``, ``2021``, ``năm nay`` (reference)    ``2021``
-half      ``6 tháng đầu năm 2024``, ``sáu tháng cuối năm``   ``6 tháng đầu năm 2024``
+half      ``6 tháng đầu năm 2024``, ``sáu tháng cuối năm``,  ``6 tháng đầu năm 2024``
+          ``nửa đầu năm 2024``
 quarter   ``quý I năm 2021``, ``quý 1/2021``, ``quý IV``     ``quý I năm 2021``
-quarter   ``3 tháng cuối năm 2020`` (kept as written)        ``3 tháng cuối năm 2020``
+quarter   ``3 tháng cuối năm 2020`` (kept as written),       ``3 tháng cuối năm 2020``
+          ``quý cuối năm 2020``
 months    ``9 tháng đầu năm 2024``, ``5 tháng đầu năm``      ``9 tháng đầu năm 2024``
 range     ``2020-2025``, ``giai đoạn 2021 – 2025``,          ``2021-2025``
           ``từ năm 2021 đến năm 2025``
@@ -74,6 +76,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 
 from qa.text import fold
 
@@ -191,12 +194,14 @@ class Period:
         return replace(found[0], start=0, end=len(label))
 
 
-def find_periods(text: str, reference_year: int | None = None) -> list[Period]:
+def find_periods(text: str, reference_year: int | None = None, parts_take_reference: bool = True) -> list[Period]:
     """Every period written in ``text`` (accented or not), in order of appearance.
 
     ``reference_year`` resolves relative words (``năm nay``, ``năm trước``, ``cùng
-    kỳ``) and parts of a year written without one; it is the current year for a
-    question, the document's year for a document.
+    kỳ``) and, when ``parts_take_reference``, parts of a year written without one; it
+    is the archive's present for a question, the document's year for a document. A
+    question's "6 tháng cuối năm" names no year (any year's second half will do), so
+    ``qa.query`` passes ``parts_take_reference=False``.
 
     >>> [(p.kind, p.label) for p in find_periods("quý IV; 6 thang dau nam; hang nam", 2024)]
     [('quarter', 'quý IV năm 2024'), ('half', '6 tháng đầu năm 2024'), ('annual', 'hằng năm')]
@@ -206,7 +211,7 @@ def find_periods(text: str, reference_year: int | None = None) -> list[Period]:
     folded, origin = _aligned_fold(text)
     accented = fold(text) != text.lower()
     drafts = _scan(folded, text, origin, accented)
-    return list(_resolve(drafts, folded, reference_year, origin, len(text)))
+    return list(_resolve(drafts, folded, reference_year, origin, len(text), parts_take_reference))
 
 
 def mentioned_periods(text: str, reference_year: int | None = None) -> list[Period]:
@@ -242,6 +247,36 @@ def most_specific(periods: Iterable[Period], kinds: Iterable[str] = QUESTION_KIN
         if p.kind in wanted and p.located and (best is None or _length(p) < _length(best)):
             best = p
     return best
+
+
+@lru_cache(maxsize=4096)
+def _parsed(label: str) -> Period | None:
+    try:
+        return Period.from_label(label)
+    except ValueError:
+        return None
+
+
+def same_period(asked: str, label: str) -> bool:
+    """Whether a document's period (``label``) is the period a question asks for
+    (``asked``, a label): the same span however written, and when the question names
+    no year ("6 tháng cuối năm"), that part of any year.
+
+    >>> same_period("6 tháng cuối năm", "6 tháng cuối năm 2020"), same_period("quý IV năm 2020", "3 tháng cuối năm 2020")
+    (True, True)
+    >>> same_period("6 tháng cuối năm 2021", "6 tháng cuối năm 2020")
+    False
+    """
+    if not asked or not label:
+        return False
+    if asked == label:
+        return True
+    a, b = _parsed(asked), _parsed(label)
+    if a is None or b is None:
+        return False
+    if a.last_year is None and a.kind != "annual":
+        return (a.kind, a.part, a.first_month, a.last_month) == (b.kind, b.part, b.first_month, b.last_month)
+    return a.same(b)
 
 
 def years_of(label: str) -> list[int]:
@@ -319,7 +354,7 @@ _NUMBER_WORDS = {"mot": 1, "hai": 2, "ba": 3, "bon": 4, "tu": 4, "nam": 5, "sau"
                  "chin": 9, "muoi": 10, "muoi mot": 11, "muoi hai": 12}
 _RELATIVE = {"nay": 0, "truoc": -1, "ngoai": -1, "qua": -1, "toi": 1, "sau": 1}
 # the accented spelling a folded word must have when it is written with diacritics
-_SPELLING = {"quy": {"quý"}, "ky": {"kỳ", "kì"}, "cung": {"cùng"}, "nam": {"năm"}, "nay": {"nay"},
+_SPELLING = {"quy": {"quý"}, "nua": {"nửa"}, "ky": {"kỳ", "kì"}, "cung": {"cùng"}, "nam": {"năm"}, "nay": {"nay"},
              "truoc": {"trước"}, "ngoai": {"ngoái"}, "qua": {"qua"}, "toi": {"tới"}, "sau": {"sau"},
              "hang": {"hằng", "hàng"}, "moi": {"mỗi"}, "tu": {"từ"}}
 # before "năm qua/trước/...": a count of years ("những năm qua", "5 năm qua") or a place ("Việt Nam qua")
@@ -331,7 +366,7 @@ _WORD = re.compile(r"\w+")
 _SPACES = re.compile(r"\s*")
 _LAST_WORD = re.compile(r"(\w+)[ \t]+$")
 # a match rejected for its spelling ("quỹ 2 năm 2021") leaves its words to the others
-_RESCAN = {"quarter", "same", "relative", "annual"}
+_RESCAN = {"quarter", "part", "same", "relative", "annual"}
 
 _PATTERN = re.compile(rf"""
   (?P<number>{_L}[0-9]{{1,4}}\s*/\s*{_Y}\s*/\s*[a-z0-9][\w-]*)                  # 01/2020/NQ-HĐND
@@ -343,7 +378,7 @@ _PATTERN = re.compile(rf"""
    |(?<!\w)thang\s+(?P<mm2>[0-9]{{1,2}})(?:\s*-\s*|\s+nam\s+)(?P<my2>{_Y}){_R})   # tháng 6 năm 2024
  |(?P<range>(?:(?<!\w)(?:giai\s+doan|nhiem\s+ky|thoi\s+ky)\s+)?(?:(?<!\w)(?P<rtu>tu)\s+)?
       (?:(?<!\w)nam(?:\s+hoc)?\s+)?{_L}(?P<r1>{_Y})(?:\s*{_DASH}\s*|\s*/\s*|\s+(?:den|toi)\s+(?:het\s+)?)(?:nam\s+)?(?P<r2>{_Y}){_R})
- |(?P<part>(?<![\w/])(?P<count>{_COUNT})\s+thang\s+(?P<side>dau|cuoi)(?!\w)
+ |(?P<part>(?<![\w/])(?:(?P<count>{_COUNT})\s+thang|(?P<half>nua)|(?P<qpart>quy))\s+(?P<side>dau|cuoi)(?!\w)
       (?:\s+(?:cua\s+)?nam(?:\s+(?P<py1>{_Y}){_R}|\s+(?P<prel>{_REL})(?!\w))?(?!\w)|\s+(?P<py2>{_Y}){_R}))
  |(?P<quarter>(?<!\w)(?P<qkw>quy)\s+(?P<q>iv|iii|ii|i|[1-4])(?!\w)
       (?:(?:\s*[/-]\s*|\s+(?:nam\s+)?)(?P<qy>{_Y}){_R}|\s+nam\s+(?P<qrel>{_REL})(?!\w))?)
@@ -358,7 +393,7 @@ _PATTERN = re.compile(rf"""
 
 # where a match can start (every alternative starts a word): matching the pattern
 # only there is what makes scanning long texts cheap
-_TRIGGER = re.compile(r"(?<!\w)(?:[0-9]|(?:nam|thang|quy|ngay|giai|nhiem|thoi|tu|den|toi|cung|hang|moi"
+_TRIGGER = re.compile(r"(?<!\w)(?:[0-9]|(?:nam|nua|thang|quy|ngay|giai|nhiem|thoi|tu|den|toi|cung|hang|moi"
                       r"|mot|hai|ba|bon|sau|bay|tam|chin|muoi)(?!\w))")
 
 
@@ -468,8 +503,11 @@ def _draft(m: re.Match, folded: str, text: str, origin: list[int] | None, accent
             s = _SPACES.match(folded, m.end("rtu")).end()  # "đầu tư năm 2021-2025": "tư" is not "từ"
         return _Draft(s, e, _make("range", int(m["r1"]), int(m["r2"])))
     if kind == "part":
-        word = " ".join(m["count"].split())
-        count = int(word) if word.isdigit() else _NUMBER_WORDS[word]
+        if accented and ((m["half"] and not _written_as(m, "half", text, origin))
+                         or (m["qpart"] and not _written_as(m, "qpart", text, origin))):
+            return None  # "nữa" (more), "quỹ" (a fund)
+        word = " ".join((m["count"] or "").split())
+        count = 6 if m["half"] else 3 if m["qpart"] else int(word) if word.isdigit() else _NUMBER_WORDS[word]
         if not 1 <= count <= 12:
             return None
         draft = _Draft(s, e, _part_of_year(count, m["side"], _year(m["py1"] or m["py2"]), 0, 0))
@@ -524,7 +562,7 @@ def _in_range(year: int | None) -> bool:
 
 
 def _resolve(drafts: list[_Draft], folded: str, reference: int | None, origin: list[int] | None,
-             length: int) -> Iterator[Period]:
+             length: int, parts_take_reference: bool = True) -> Iterator[Period]:
     """Give every draft its year(s) and its place in the text given."""
     context: Period | None = None  # the last single-year period named on this line, for "cùng kỳ"
     context_end = 0
@@ -548,7 +586,7 @@ def _resolve(drafts: list[_Draft], folded: str, reference: int | None, origin: l
             p = _make("year", year, year) if p is None else _with_year(p, year)
         elif p is not None and p.kind != "annual" and p.last_year is None:
             year = _year_further_on(drafts, i, folded)
-            if year is None and _in_range(reference):
+            if year is None and parts_take_reference and _in_range(reference):
                 year = reference
             if year is not None:
                 p = _with_year(p, year)

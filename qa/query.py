@@ -131,6 +131,9 @@ class Lexicon:
     expansions: dict[str, str] = field(default_factory=dict)       # folded expansion -> abbreviation
     districts: dict[str, str] = field(default_factory=dict)        # folded district name -> name
     numbers: NumberIndex = field(default_factory=lambda: NumberIndex({}))  # the indexed documents by number
+    # "năm nay" of a question: the year of the newest indexed document, unless that is in the
+    # future (a plan for next year adopted in December); None: today's year
+    present_year: int | None = None
 
     @classmethod
     def build(cls, words: Iterable[tuple[str, int]], mined: dict[str, str], districts: Iterable[str],
@@ -155,7 +158,19 @@ class Lexicon:
         short = {initials(d.split()): d for d in names.values() if len(d.split()) >= 3}
         short = {k: d for k, d in short.items() if k not in forms and k not in abbreviations}
         abbreviations.update({k: d.lower() for k, d in short.items()})
-        return cls(forms, abbreviations, expansions, {**names, **short}, NumberIndex.build(documents))
+        documents = list(documents)
+        return cls(forms, abbreviations, expansions, {**names, **short}, NumberIndex.build(documents),
+                   present_year(documents))
+
+
+def present_year(documents: Iterable, today: dt.date | None = None) -> int | None:
+    """The archive's present: the year its newest document was issued (its date's, else
+    the first year it is about: a report on 6 tháng đầu năm 2024 is of 2024), or today's
+    year when that is later than today; None for an empty archive."""
+    years = [int(d.date[:4]) if d.date[:4].isdigit() else min(d.years) for d in documents if d.date[:4].isdigit() or d.years]
+    if not years:
+        return None
+    return min(max(years), (today or dt.date.today()).year)
 
 
 def abbreviation_runs(text: str) -> Counter:
@@ -319,9 +334,14 @@ def understand(raw: str, lexicon: Lexicon) -> Query:
     unnamed = folded
     for a, b in spans:
         unnamed = unnamed[:a] + " " * (b - a) + unnamed[b:]
-    periods = find_periods(unnamed, reference_year=dt.date.today().year)
+    # "6 tháng cuối năm" without a year asks about that part of any year: no year is assumed
+    periods = find_periods(unnamed, reference_year=lexicon.present_year or dt.date.today().year,
+                           parts_take_reference=False)
     years = {year for p in periods for year in p.years}
-    asked = most_specific(periods)  # bare years, months and dates are not a period asked for
+    # bare years, months and dates are not a period asked for; a part of a year without its
+    # year ("6 tháng cuối năm") is, of any year (``qa.periods.same_period``)
+    asked = most_specific(periods) or next(
+        (p for p in periods if p.kind in ("half", "quarter", "months") and p.last_year is None), None)
     period = asked.label if asked else ""
     districts = [name for key, name in lexicon.districts.items() if f" {key} " in padded]
     # "Nam Từ Liêm" contains "Từ Liêm" but not "Bắc Từ Liêm": compare whole names

@@ -29,10 +29,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from pydantic import BaseModel, Field
 
+from qa.periods import same_period
 from qa.text import fold
 
 CONFIG_FILE = "ranking.json"
@@ -48,9 +50,19 @@ VALUE_KINDS = {
                re.compile(r"\d[\d.,]*\s*(ty|trieu|nghin|dong)\b")),
     "date": (re.compile(r"\b(khi nao|bao gio|ngay nao|thoi gian nao|thoi han|han chot|luc nao)\b"),
              re.compile(r"\b(ngay\s+\d|\d{1,2}/\d{1,2}|thang\s+\d|quy\s+[ivx\d]|nam\s+(19|20)\d\d)")),
-    "count": (re.compile(r"\b(bao nhieu|so luong|may)\b"), re.compile(r"\d")),
+    "phone": (re.compile(r"\b(so dien thoai|duong day nong|hotline|so may)\b"),
+              re.compile(r"(?<![\d.,])(?:\d[ .]?){8,11}(?![\d.,])")),
+    # a figure that is not a year ("2024" does not say how many)
+    "count": (re.compile(r"\b(bao nhieu|so luong|may)\b"), re.compile(r"(?<![\d.,/])(?!(?:19|20)\d\d(?!\d))\d")),
     "name": (re.compile(r"\b(ai|ten la gi|la ai|don vi nao|co quan nao|phuong nao|chu de)\b"), re.compile(r"\w")),
 }
+# Compounds that ask rather than say what is asked for ("bao_nhiêu", "hiện_nay"), folded.
+_ASKING_COMPOUNDS = frozenset({
+    "bao nhieu", "nhu the nao", "the nao", "hien nay", "hien tai", "bay gio", "khi nao", "bao gio", "o dau",
+    "la gi", "cho hoi", "xin hoi", "muon biet", "duoc khong", "co khong", "nhung gi", "vi sao", "tai sao",
+    # the kind of figure asked for, not its topic: a targets table says "KH năm 2021", not "chỉ tiêu"
+    "chi tieu", "muc tieu", "ke hoach", "ket qua", "so luong", "tong so", "phan tram"})
+_KIND_PHRASES = ("chi tieu", "muc tieu", "ke hoach", "ket qua", "so luong", "tong so", "phan tram", "bao nhieu")
 
 RANK_FEATURES = (
     "lexical", "lexical_rr", "lexical_present", "cosine", "cosine_margin", "dense_rr", "dense_present",
@@ -65,12 +77,19 @@ RANK_FEATURES = (
     "rare_coverage", "rare_coverage_gap",
     # the question's topic: its words without those that describe the document asked about
     "topic_coverage", "topic_coverage_gap",
+    # the article that puts the document into effect ("Điều 2. Tổ chức thực hiện", "Điều
+    # khoản thi hành"): it names the resolution and its bodies, and answers no question on a topic
+    "enacting_clause",
 )
+_ENACTING = re.compile(r"\b(to chuc thuc hien|dieu khoan thi hanh|hieu luc thi hanh|trach nhiem thi hanh)\b")
 ANSWER_FEATURES = (
     "rank_score", "rank_margin", "rank_spread", "coverage", "label_coverage", "cosine", "cosine_margin",
     "lexical", "year_asked_met", "year_asked_missed", "district_asked_met", "period_asked_missed",
     "kind_asked", "kind_met", "content_words", "unknown_words",
     "rare_coverage", "rare_missing", "answer_coverage", "unit_asked", "unit_met", "asks_now", "doc_named_missed",
+    # the question's compound words ("dân_số", "điểm_chuẩn") written as such in the passage (with
+    # its section and title) and in the answer: their syllables scattered apart do not say it
+    "compounds", "compound_coverage", "compound_answer_coverage",
 )
 # "hôm nay", "tuần này": the archive holds resolutions and reports, not today's news
 _NOW = re.compile(r"\b(hom nay|tuan nay|thang nay|bay gio|luc nay|ngay mai|tuan sau|tuan toi|hien tai)\b")
@@ -101,6 +120,11 @@ class RankingConfig(BaseModel):
     """Every knob of ranking and answering, in one object (``qa/data/ranking.json``)."""
 
     candidates: int = 100                      # taken from each of the lexical and the dense list
+    # A question naming a district or a document by number also searches within that
+    # district's (that document's) passages, and this many of each list join the candidates:
+    # in an archive of many years and provinces, the district's own passage about a topic in
+    # everyday words can rank below a hundred national ones (``Searcher.retrieve``).
+    scoped_candidates: int = 40
     bm25: tuple[float, float, float] = (1.0, 1.0, 0.3)  # words, folded, context columns
     rrf_k: float = 60.0                        # the untrained fallback: reciprocal rank fusion
     ranker: LinearModel | None = None
@@ -114,9 +138,11 @@ class RankingConfig(BaseModel):
     # whose document is replaced or expired (qa.relations.NOT_IN_FORCE) loses this much of
     # its ranker score, so it moves below in-force documents' passages of similar score
     # (and stays above weaker ones). Applied by ``prefer_in_force``; not learned. Measured on
-    # four real circulars each replacing the one before (tests/test_number_search.py): 0 puts
-    # an in-force passage first for 4 of 8 questions about them, 2.0 for 6, 3.0 for 8.
-    superseded_penalty: float = 3.0
+    # four real circulars each replacing the one before (tests/test_number_search.py), with the
+    # ranker trained on 2026-12-04: 0 puts an in-force passage first for 4 of 8 questions about
+    # them, 2.0 for 5, 3.0 for 6, 4.0 for 8. It is in units of the ranker's score, so it is
+    # measured again whenever the ranker is retrained (that test fails otherwise).
+    superseded_penalty: float = 4.0
     trained: dict = Field(default_factory=dict)  # provenance: when, on what, held-out numbers
 
     @classmethod
@@ -165,14 +191,28 @@ class RankingConfig(BaseModel):
 
 @dataclass
 class Candidates:
-    """The two ranked lists of one query, as ``{passage id: (rank, score)}``."""
+    """The two ranked lists of one query, as ``{passage id: (rank, score)}`` (rank None: found
+    only by a search within the question's scope, ``extended``)."""
 
-    lexical: dict[int, tuple[int, float]]
-    dense: dict[int, tuple[int, float]]
+    lexical: dict[int, tuple[int | None, float]]
+    dense: dict[int, tuple[int | None, float]]
 
     @classmethod
     def of(cls, lexical: list[tuple[int, float]], dense: list[tuple[int, float]]) -> Candidates:
         return cls({p: (r, s) for r, (p, s) in enumerate(lexical)}, {p: (r, s) for r, (p, s) in enumerate(dense)})
+
+    def extended(self, lexical: list[tuple[int, float]], dense: list[tuple[int, float]]) -> Candidates:
+        """These lists with the passages of ``lexical`` and ``dense`` (lists searched within a
+        scope, with the same scores) they lack, with their scores and no rank: they are not
+        in the whole lists (``lexical_present`` and the reciprocal ranks stay 0), which is
+        what their rank there would tell."""
+        def grow(ranked: dict, more: list[tuple[int, float]]) -> dict:
+            out = dict(ranked)
+            for p, s in more:
+                out.setdefault(p, (None, s))
+            return out
+
+        return Candidates(grow(self.lexical, lexical), grow(self.dense, dense))
 
     def ids(self) -> list[int]:
         return list(dict.fromkeys([*self.lexical, *self.dense]))
@@ -308,6 +348,98 @@ def _fold_word(word: str) -> str:
     return fold(word)
 
 
+class _Part(NamedTuple):
+    """What one text, or several read as one, holds of one question's words (``_QuestionMatcher``)."""
+
+    exact: frozenset[str]        # question words present as typed
+    folded: frozenset[str]       # question words' folded forms and syllables present
+    alias_words: frozenset[str]  # words of the question's aliases' forms present
+
+    def __or__(self, other: _Part) -> _Part:  # type: ignore[override]  # the texts read as one
+        return _Part(self.exact | other.exact, self.folded | other.folded, self.alias_words | other.alias_words)
+
+
+class _Found(NamedTuple):
+    """A ``_Part`` with the folded words its aliases bring in (``qa.answer.alias_words``)."""
+
+    exact: frozenset[str]
+    folded: frozenset[str]
+    aliased: frozenset[str] | set[str]
+
+
+class _QuestionMatcher:
+    """One question's words and aliases, prepared once, matched against each candidate's texts.
+
+    ``coverage_of(words, joined_view(text, section), aliases)`` builds the union of both
+    texts' word sets for every candidate, then looks a few words up in it. Intersecting each
+    text's sets with the question's few words (``&`` walks the smaller set) and uniting those
+    small results gives the same answer for those words, at a fraction of the cost; and a
+    text shared by many candidates (a section, a document's title) is intersected once.
+
+    Aliases are looked for in the joined padded text, as ``coverage_of`` does (an alias may
+    span two texts), but only when the texts hold every word of one of an alias's forms:
+    without them the form cannot be there, and most candidates are spared the search."""
+
+    def __init__(self, words: list[str], topic: list[str], syllables: list[str], aliases):
+        from qa.answer import _folded_aliases
+
+        self.exact_words = frozenset(words) | frozenset(topic)
+        self.folded_words = frozenset(_fold_word(w) for w in [*words, *topic]) | frozenset(syllables)
+        self.aliases = aliases
+        self._alias_forms = [frozenset(form) for _, a_words, _, b_words in _folded_aliases(tuple(aliases or ()))
+                             for form in (a_words, b_words)]
+        self._alias_words = frozenset().union(*self._alias_forms)
+        self._parts: dict[str, _Part] = {}  # text -> what it holds of the question's words
+
+    def candidate(self, text: str, section: str, title: str, label: str) -> tuple[_Found, _Found, _Found, _Found]:
+        """What a candidate's texts hold, read as ``candidate_features`` reads them: its text
+        and section; its label; its document's title and its section; all three."""
+        text_part, section_part, title_part = self._part(text), self._part(section), self._part(title)
+        label_part = text_part if label is text else self._part(label)
+        body = text_part | section_part
+        return (self._found(body, (text, section)), self._found(label_part, (label,)),
+                self._found(title_part | section_part, (title, section)),
+                self._found(body | title_part, (text, section, title)))
+
+    def _part(self, text: str) -> _Part:
+        part = self._parts.get(text)
+        if part is None:
+            view = text_view(text)
+            part = self._parts[text] = _Part(view.exact & self.exact_words, view.folded & self.folded_words,
+                                             view.folded & self._alias_words)
+        return part
+
+    def _found(self, part: _Part, texts: tuple[str, ...]) -> _Found:
+        if not (self._alias_forms and any(form <= part.alias_words for form in self._alias_forms)):
+            return _Found(part.exact, part.folded, frozenset())
+        from qa.answer import alias_words
+
+        views = [text_view(t) for t in texts]
+        # the padded text of joined_view(*texts): the texts joined by one space
+        padded = views[0].padded + "".join(v.padded[1:] for v in views[1:])
+        return _Found(part.exact, part.folded, alias_words(padded, self.aliases))
+
+
+def _coverage(words: list[tuple[str, str]], found: _Found) -> float:
+    """``coverage_of`` over ``(word, folded word)`` pairs and what a text holds of them."""
+    if not words:
+        return 0.0
+    exact, folded, aliased = found
+    total = 0.0
+    for w, f in words:
+        # coverage_of's ``aliased - view.folded``: an alias's word not there folded already
+        total += 1.0 if w in exact or (f in aliased and f not in folded) else 0.5 if f in folded else 0.0
+    return total / len(words)
+
+
+def _rare_coverage(syllables: list[str], weights: list[float], found: _Found) -> float:
+    """``rare_coverage`` over what a text holds of the question's syllables."""
+    if not syllables:
+        return 0.0
+    total = sum(weights) or 1.0
+    return sum(w for s, w in zip(syllables, weights) if s in found.folded or s in found.aliased) / total
+
+
 def own_label(passage) -> str:
     """A table row's own label, from its fields (``qa.rows.TableRow``): the row of
     ("20. Số người đóng …", "Số người đóng bảo hiểm y tế") -> "Số người đóng bảo hiểm y tế"
@@ -336,13 +468,18 @@ def candidate_features(q, candidates: Candidates, passages: dict, docs: dict, ne
     rarities = [vocabulary.rarity(x) for x in syllables] if vocabulary is not None else [1.0] * len(syllables)
     folded_query = " ".join(_WORD.findall(q.folded))
     query_pairs = {f"{a} {b}" for a, b in zip(folded_query.split(), folded_query.split()[1:])}
+    padded_pairs = [(*pair.split(), f" {pair} ") for pair in query_pairs]  # padded once, not per candidate
+    # the question's words matched against each text once, not once per coverage and candidate
+    matcher = _QuestionMatcher(words, topic, syllables, q.aliases)
+    word_forms = [(w, _fold_word(w)) for w in words]
+    topic_forms = [(w, _fold_word(w)) for w in topic]
     years = set(q.years)
     target_style = bool(_TARGET_WORDS.search(q.folded))
     accented = {x for x in words_of(q.text) if fold(x) != x} if q.accented else set()
     lex_top = max((s for _, s in candidates.lexical.values()), default=0.0) or 1.0
     cos_top = max((s for _, s in candidates.dense.values()), default=0.0)
     cos_floor = min((s for _, s in candidates.dense.values()), default=0.0)
-    rows, rare, topical = [], [], []
+    rows, rare, topical, enacting = [], [], [], []
     for pid in ids:
         p = passages[pid]
         d = docs[p.doc_id]
@@ -352,8 +489,10 @@ def candidate_features(q, candidates: Candidates, passages: dict, docs: dict, ne
         doc_years = set(d.years)
         label = own_label(p)
         view = text_view(p.text)
-        body = joined_view(p.text, p.section)
-        pairs = sum(1 for pair in query_pairs if f" {pair} " in view.padded) / len(query_pairs) if query_pairs else 0.0
+        body, label_found, title_found, context = matcher.candidate(p.text, p.section, d.title, label)
+        # (a pair can only be in the text if both its words are: set look-ups before the substring search)
+        pairs = sum(1 for a, b, pair in padded_pairs if a in view.folded and b in view.folded and pair in view.padded
+                    ) / len(query_pairs) if query_pairs else 0.0
         present = view.exact
         rows.append([
             lex_score / lex_top,
@@ -363,11 +502,11 @@ def candidate_features(q, candidates: Candidates, passages: dict, docs: dict, ne
             cosine - cos_top,
             1.0 / (dense_rank + 1) if dense_rank is not None else 0.0,
             float(dense_rank is not None),
-            coverage_of(words, body, q.aliases),
-            coverage_of(words, label, q.aliases),
-            coverage_of(words, joined_view(d.title, p.section), q.aliases),
+            _coverage(word_forms, body),
+            _coverage(word_forms, label_found),
+            _coverage(word_forms, title_found),
             pairs,
-            float(bool(q.period) and d.period == q.period),
+            float(same_period(q.period, d.period)),
             float(bool(years & doc_years)),
             float(bool(years) and bool(doc_years) and not years & doc_years),
             float(bool(years & stated)),
@@ -384,9 +523,10 @@ def candidate_features(q, candidates: Candidates, passages: dict, docs: dict, ne
             len(accented & present) / len(accented) if accented else 0.0,
             math.log1p(len(p.text)) / 7.0,
         ])
-        rare.append(rare_coverage(syllables, rarities, joined_view(p.text, p.section, d.title), q.aliases))
-        topical.append(coverage_of(topic, body, q.aliases) if topic else 0.0)
-    derived = 8  # the columns computed below, from all candidates at once
+        rare.append(_rare_coverage(syllables, rarities, context))
+        topical.append(_coverage(topic_forms, body))
+        enacting.append(float(bool(_ENACTING.search(_folded_section(p.section)))))
+    derived = 9  # the columns computed below, from all candidates at once
     matrix = np.asarray(rows, dtype=np.float64).reshape(len(ids), len(RANK_FEATURES) - derived)
     col = {name: i for i, name in enumerate(RANK_FEATURES)}
     cov, label_cov = matrix[:, col["coverage"]], matrix[:, col["label_coverage"]]
@@ -402,8 +542,52 @@ def candidate_features(q, candidates: Candidates, passages: dict, docs: dict, ne
         rare_cov - (rare_cov.max() if len(ids) else 0.0),
         topic_cov,
         topic_cov - (topic_cov.max() if len(ids) else 0.0),
+        np.asarray(enacting, dtype=np.float64),
     ], axis=1) if len(ids) else np.zeros((0, derived))
     return ids, np.concatenate([matrix, extra], axis=1)
+
+
+@lru_cache(maxsize=10_000)
+def _folded_section(section: str) -> str:
+    """The last heading of a section path, folded (once per section, not per candidate)."""
+    return fold(section.rsplit(" › ", 1)[-1])
+
+
+def question_compounds(q) -> list[str]:
+    """The question's compound words (pyvi: "dân_số", "điểm_chuẩn"), folded, without those
+    that ask ("bao_nhiêu"), those naming the district, the period or the document asked
+    about, and those of the words naming a document by number."""
+    from qa.text import segment
+
+    named = {s for d in q.districts for s in _WORD.findall(fold(d))}
+    named |= {s for p in q.periods for s in _WORD.findall(q.folded[p.start : p.end])} | set(q.reference_words)
+    out = []
+    for token in segment(q.restored).split():
+        if "_" not in token:
+            continue
+        syllables = token.split("_")
+        folded = fold(" ".join(syllables))
+        if folded in _ASKING_COMPOUNDS or set(folded.split()) <= named or set(syllables) <= _DESCRIPTOR_WORDS:
+            continue
+        out.append(folded)
+    return list(dict.fromkeys(out))
+
+
+def phrase_share(phrases: list[str], text: str | TextView, aliases=()) -> float:
+    """Share of ``phrases`` (folded, words joined by spaces) written in ``text``, or whose
+    alias is ("khám bệnh" of "thẻ khám bệnh" when the text says "thẻ bảo hiểm y tế"); 1.0
+    for none."""
+    if not phrases:
+        return 1.0
+    padded = _view(text).padded
+    folded_aliases = [(f" {' '.join(_WORD.findall(fold(a)))} ", f" {' '.join(_WORD.findall(fold(b)))} ")
+                      for a, b in aliases]
+
+    def said(p: str) -> bool:
+        return f" {p} " in padded or any(
+            (f" {p} " in a and b in padded) or (f" {p} " in b and a in padded) for a, b in folded_aliases)
+
+    return sum(said(p) for p in phrases) / len(phrases)
 
 
 def value_kind(q) -> str:
@@ -425,7 +609,7 @@ def answer_features(q, top_row: np.ndarray, scores: np.ndarray, answer: str, top
     stated = passage_years(top_passage) | set(top_doc.years)
     kind = value_kind(q)
     shown = bool(VALUE_KINDS[kind][1].search(fold(answer))) if kind else True
-    period_missed = bool(q.period) and top_doc.period != q.period and fold(q.period) not in fold(
+    period_missed = bool(q.period) and not same_period(q.period, top_doc.period) and fold(q.period) not in fold(
         f"{top_passage.text} {top_passage.section}")
     words = content_words(q)
     unknown = [w for w in words if vocabulary is not None and fold(w) not in vocabulary]
@@ -437,8 +621,13 @@ def answer_features(q, top_row: np.ndarray, scores: np.ndarray, answer: str, top
     ceiling = math.log(vocabulary.total + 1) if vocabulary is not None and vocabulary.total else 1.0
     missing = max((vocabulary.rarity(x) if vocabulary is not None else 1.0 for x in syllables if x not in context),
                   default=0.0) / ceiling
-    answer_cov = coverage_of(words, answer, q.aliases)
+    # what the answer must say: the question's words but those asking for a kind of figure
+    # ("chỉ tiêu BHYT năm 2021" is answered by "Tỷ lệ bao phủ bảo hiểm y tế … KH năm 2021: 91,5")
+    padded = f" {' '.join(_WORD.findall(q.folded))} "
+    kind_syllables = {x for phrase in _KIND_PHRASES if f" {phrase} " in padded for x in phrase.split()}
+    answer_cov = coverage_of([w for w in words if fold(w) not in kind_syllables] or words, answer, q.aliases)
     unit = counted_unit(q)
+    compounds = question_compounds(q)
     return np.asarray([
         float(ordered[0]), margin, spread,
         f["coverage"], f["label_coverage"], f["cosine"], f["cosine_margin"], f["lexical"],
@@ -450,6 +639,9 @@ def answer_features(q, top_row: np.ndarray, scores: np.ndarray, answer: str, top
         float(bool(unit)), float(bool(unit) and states_unit(fold(answer), unit)),
         float(bool(_NOW.search(q.folded))),
         f["doc_named_other"],
+        min(len(compounds), 4) / 4.0,
+        phrase_share(compounds, joined_view(top_passage.text, top_passage.section, top_doc.title), q.aliases),
+        phrase_share(compounds, answer, q.aliases),
     ], dtype=np.float64)
 
 
@@ -464,7 +656,7 @@ def hard_mismatch(q, top_passage, top_doc) -> str:
         return "another year"
     if q.districts and top_doc.district and top_doc.district not in q.districts:
         return "another district"
-    if q.period and top_doc.period != q.period and fold(q.period) not in fold(f"{top_passage.text} {top_passage.section}"):
+    if q.period and not same_period(q.period, top_doc.period) and fold(q.period) not in fold(f"{top_passage.text} {top_passage.section}"):
         return "another period"
     if _month_not_covered(q, top_passage, top_doc):
         return "another period"

@@ -232,5 +232,8 @@ def side_by_side(five: dict, archive: dict) -> str:
         out += ["", f"Answers on the {name}: answerable {_f(o['answerable_accuracy'])} right "
                 f"({o['n_answerable']} queries), unanswerable {_f(o['unanswerable_accuracy'])} declined "
                 f"({o['n_unanswerable']})."]
+    if archive.get("unjudged"):
+        out += ["", f"Not judged on the archive: {', '.join(archive['unjudged'])} (unanswerable on the five "
+                "documents, about a period the archive holds a constructed version of; `accept_versions`)."]
     return "\n".join(out) + "\n"
 

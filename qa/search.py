@@ -196,14 +196,32 @@ class Searcher:
     def lexical(self, q: Query, k: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
         return self.index.lexical(self.lexical_query(q), k, self.config.bm25, allowed)
 
-    def dense(self, q: Query, k: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
-        vector = self.index.embedder.encode_query(q.dense_text)
-        return self.index.dense_search(vector, k, allowed)
-
     def retrieve(self, q: Query, mode: str, depth: int, allowed: np.ndarray | None) -> Candidates:
         lexical = self.lexical(q, depth, allowed) if mode in ("hybrid", "lexical") else []
-        dense = self.dense(q, depth, allowed) if mode in ("hybrid", "dense") else []
-        return Candidates.of(lexical, dense)
+        vector = self.index.embedder.encode_query(q.dense_text) if mode in ("hybrid", "dense") else None
+        dense = self.index.dense_search(vector, depth, allowed) if vector is not None else []
+        candidates = Candidates.of(lexical, dense)
+        k = self.config.scoped_candidates
+        scope = self.scope(q, allowed) if mode == "hybrid" and k > 0 else None
+        if scope is not None and len(scope):
+            candidates = candidates.extended(self.lexical(q, k, scope), self.index.dense_search(vector, k, scope))
+        return candidates
+
+    def scope(self, q: Query, allowed: np.ndarray | None) -> np.ndarray | None:
+        """The passages of the documents a question names by number, else of the documents of
+        the districts it names (within ``allowed``); None when it names neither, or when
+        the whole index is theirs."""
+        docs = self.index.documents()
+        if q.documents:
+            chosen = [d for d in q.documents if d in docs]
+        elif q.districts:
+            chosen = [d.id for d in docs.values() if d.district in q.districts]
+        else:
+            return None
+        if len(chosen) == len(docs):
+            return None
+        scope = self.index.passage_ids(chosen)
+        return np.intersect1d(scope, allowed) if allowed is not None else scope
 
     def features(self, q: Query, candidates: Candidates) -> tuple[list[int], np.ndarray, dict[int, PassageRecord]]:
         passages = self.index.passages(candidates.ids())

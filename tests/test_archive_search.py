@@ -48,3 +48,21 @@ def test_without_a_year_the_other_periods_are_listed_newest_first(archive_search
 ])
 def test_near_miss_questions_get_no_answer(archive_searcher, query, why):
     assert not confident(archive_searcher.search(query, k=5)), why
+
+
+def test_a_question_naming_a_district_also_searches_within_it(archive_searcher):
+    """The district's own passages join the candidates (``Searcher.scope``), without a rank
+    in the whole lists: a national or other-district passage cannot crowd them out."""
+    from qa.query import understand
+
+    q = understand("tây hồ còn hộ nghèo không", archive_searcher.lexicon)
+    scope = archive_searcher.scope(q, None)
+    docs = archive_searcher.index.documents()
+    scoped = archive_searcher.index.passages(scope.tolist())
+    assert scoped and {docs[p.doc_id].district for p in scoped.values()} == {"Tây Hồ"}
+    candidates = archive_searcher.retrieve(q, "hybrid", archive_searcher.config.candidates, None)
+    extra = [pid for pid, (rank, _) in candidates.lexical.items() if rank is None]
+    assert extra and all(docs[archive_searcher.index.passages([pid])[pid].doc_id].district == "Tây Hồ"
+                         for pid in extra)
+    # a question naming no district has no scope
+    assert archive_searcher.scope(understand("tỷ lệ hộ nghèo", archive_searcher.lexicon), None) is None

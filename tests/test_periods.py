@@ -19,6 +19,7 @@ from qa.periods import (
     find_periods,
     mentioned_periods,
     most_specific,
+    same_period,
     years_of,
 )
 from qa.text import fold
@@ -75,6 +76,10 @@ EXAMPLES = [
     ("Báo cáo 6 tháng đầu năm. Kế hoạch năm 2026", REF,  # another sentence: the reference year
      [("half", "6 tháng đầu năm 2025", "6 tháng đầu năm"), ("year", "2026", "năm 2026")]),
     ("trong 06 tháng đầu kể từ ngày ký", REF, []),
+    ("nửa đầu 2024", None, [("half", "6 tháng đầu năm 2024", "nửa đầu 2024")]),
+    ("nửa cuối năm nay", REF, [("half", "6 tháng cuối năm 2025", "nửa cuối năm nay")]),
+    ("nua cuoi nam 2020", None, [("half", "6 tháng cuối năm 2020", "nua cuoi nam 2020")]),
+    ("thêm nữa đầu năm 2021", None, [("year", "2021", "năm 2021")]),  # "nữa" (more) is not "nửa" (half)
     # quarters
     ("quý I năm 2021", None, [("quarter", "quý I năm 2021", "quý I năm 2021")]),
     ("quý 1/2021", None, [("quarter", "quý I năm 2021", "quý 1/2021")]),
@@ -86,6 +91,9 @@ EXAMPLES = [
     ("3 tháng cuối năm 2020", None, [("quarter", "3 tháng cuối năm 2020", "3 tháng cuối năm 2020")]),
     ("ba tháng đầu năm 2021", None, [("quarter", "3 tháng đầu năm 2021", "ba tháng đầu năm 2021")]),
     ("Quỹ 2 năm 2021", None, [("year", "2021", "năm 2021")]),  # a fund, not a quarter
+    ("quý cuối năm 2020", None, [("quarter", "3 tháng cuối năm 2020", "quý cuối năm 2020")]),
+    ("quý đầu năm nay", REF, [("quarter", "3 tháng đầu năm 2025", "quý đầu năm nay")]),
+    ("quỹ đầu tư năm 2021", None, [("year", "2021", "năm 2021")]),
     # months from the start or the end of a year
     ("9 tháng đầu năm 2024", None, [("months", "9 tháng đầu năm 2024", "9 tháng đầu năm 2024")]),
     ("chín tháng đầu năm", REF, [("months", "9 tháng đầu năm 2025", "chín tháng đầu năm")]),
@@ -137,7 +145,7 @@ def test_find_periods(text: str, reference: int | None, expected: list) -> None:
 @pytest.mark.parametrize("text, reference, expected", EXAMPLES)
 def test_find_periods_without_diacritics(text: str, reference: int | None, expected: list) -> None:
     folded = fold(text)
-    if folded in {"quy 2 nam 2021", "nam nay da ve", "hai ben cung ky ket", "to khai cung ky"}:
+    if folded in {"quy 2 nam 2021", "them nua dau nam 2021", "nam nay da ve", "hai ben cung ky ket", "to khai cung ky"}:
         pytest.skip("only the accents tell these apart")  # "Quỹ 2", "Nam", "cùng ký"
     assert covered(folded, find_periods(folded, reference)) == [(k, l, fold(t)) for k, l, t in expected]
 
@@ -308,3 +316,27 @@ def test_any_text(text: str, reference: int | None) -> None:
             assert year is None or FIRST_YEAR <= year <= LAST_YEAR
         assert Period.from_label(p.label).same(p)
     assert find_periods(fold(text), reference) is not None
+
+
+def test_a_questions_part_of_a_year_without_its_year_stays_without_one() -> None:
+    """ "nhiệm vụ 6 tháng cuối năm" asks about the second half of any year; "năm nay" still
+    takes the reference year."""
+    found = find_periods("nhiem vu 6 thang cuoi nam", 2026, parts_take_reference=False)
+    assert [(p.label, p.years) for p in found] == [("6 tháng cuối năm", frozenset())]
+    assert [p.label for p in find_periods("6 tháng cuối năm nay", 2026, parts_take_reference=False)] == [
+        "6 tháng cuối năm 2026"]
+
+
+@pytest.mark.parametrize("asked, label, same", [
+    ("6 tháng cuối năm", "6 tháng cuối năm 2020", True),
+    ("6 tháng cuối năm", "6 tháng đầu năm 2020", False),
+    ("6 tháng cuối năm 2021", "6 tháng cuối năm 2020", False),
+    ("quý IV năm 2020", "3 tháng cuối năm 2020", True),
+    ("3 tháng cuối năm", "quý IV năm 2020", True),
+    ("2021", "2021", True),
+    ("2021", "2020-2025", False),
+    ("", "2021", False),
+    ("6 tháng cuối năm", "", False),
+])
+def test_same_period(asked: str, label: str, same: bool) -> None:
+    assert same_period(asked, label) is same

@@ -103,3 +103,28 @@ def test_empty_filters_are_no_filters(searcher):
     # a value with stray spaces is the value
     results = searcher.search("nhiệm vụ trọng tâm", k=20, filters=Filters(district=" Tây Hồ ")).results
     assert results and {r.doc.district for r in results} == {"Tây Hồ"}
+
+
+def test_a_part_of_a_year_named_without_its_year_is_any_years(searcher):
+    """ "6 tháng cuối năm" without a year is not this year's second half: the resolution on
+    the tasks of the second half of 2020 answers it, and is not declined as another year."""
+    from qa.query import understand
+
+    q = understand("nhiệm vụ 6 tháng cuối năm về quản lý tài nguyên nước", searcher.lexicon)
+    assert q.years == set() and q.period == "6 tháng cuối năm"
+    response = searcher.search("nhiệm vụ 6 tháng cuối năm về quản lý tài nguyên nước")
+    assert response.results[0].doc.id == "bac-tu-liem-nq-01-2020-6-thang-cuoi-nam-2020"
+    assert response.declined != "another year"
+
+
+def test_this_year_is_the_archives_present(searcher):
+    """ "năm nay" is the year of the newest document (the 2024 report), not the calendar's."""
+    from qa.query import present_year, understand
+
+    assert searcher.lexicon.present_year == 2024
+    assert understand("thu ngân sách 6 tháng đầu năm nay", searcher.lexicon).period == "6 tháng đầu năm 2024"
+    docs = list(searcher.index.documents().values())
+    import datetime as dt
+
+    assert present_year(docs, today=dt.date(2022, 5, 1)) == 2022  # never in the future
+    assert present_year([]) is None

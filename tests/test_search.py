@@ -43,13 +43,14 @@ def test_right_passage_first_with_its_answer(searcher, query, doc_id, answer):
 
 def test_bhyt_targets_table_rows(searcher):
     response = searcher.search("chỉ tiêu BHYT năm 2021", k=5)
-    texts = [r.passage.text for r in response.results]
-    # the two BHYT rows of the targets table are among the first three, in either order
-    assert any("91,5" in t for t in texts[:3]) and any("259.195" in t for t in texts[:3])
-    assert response.results[0].passage.kind == "table_row"
-    # the other one is the row of the same table that answers as well; the BHXH row is not
+    # one of the two BHYT rows of the targets table answers (the learned ranker puts either
+    # first: both are the district's BHYT targets for 2021) ...
+    top = response.results[0]
+    assert top.passage.kind == "table_row" and top.answer.rsplit(": ", 1)[-1] in {"91,5", "259.195"}
+    # ... and the other one is the row of the same table shown beside it; the BHXH and BHTN
+    # rows (of the same parent row "Số người đóng bảo hiểm xã hội, bảo hiểm y tế, …") are not
     values = {r.answer.rsplit(": ", 1)[-1] for r in sibling_rows(response)}
-    assert values and values <= {"91,5", "259.195"}
+    assert values == {"91,5", "259.195"} - {top.answer.rsplit(": ", 1)[-1]}
 
 
 def test_highlights_mark_query_words(searcher):
@@ -185,3 +186,26 @@ def test_a_month_the_document_does_not_cover_gets_no_answer(searcher):
     response = searcher.search("số giấy phép xây dựng cấp trong tháng 7 năm 2024 bắc từ liêm", k=3)
     assert response.declined == "another period" and not confident(response)
     assert searcher.search("số giấy phép xây dựng đã cấp 6 tháng đầu năm 2024", k=3).declined == ""
+
+
+def test_the_answer_is_not_the_passages_heading():
+    """A passage starts with its section's heading ("6.2. Công tác … phòng cháy chữa
+    cháy:"), which repeats the question's words and says nothing: the answer is chosen from
+    what follows; a sentence announcing a list with a colon keeps the list, and "Trong đó,
+    …" stays with the sentence it goes on from."""
+    from qa.answer import answer_units
+
+    text = ("6.2. Công tác phòng cháy chữa cháy:\n\nKiểm tra 120 cơ sở. Xử lý nhanh các vụ cháy, nổ.\n\n"
+            "Chỉ đạo sản xuất vụ Đông. Trong đó, chuyển đổi diện tích trồng hoa sang trồng rau.\n\n"
+            "Kết quả như sau:\n- 35 cơ sở bị xử phạt.")
+    units = [text[a:b] for a, b in answer_units(text, "Điều 1 › 6.2. Công tác phòng cháy chữa cháy")]
+    assert not any(u.startswith(("6.2", "Công tác phòng")) for u in units)
+    assert "Chỉ đạo sản xuất vụ Đông. Trong đó, chuyển đổi diện tích trồng hoa sang trồng rau." in units
+    assert any(u.startswith("Kết quả như sau:") and "35 cơ sở" in u for u in units)
+    # a passage that is only its heading still has something to answer with
+    assert answer_units("2.4. Công tác giải phóng mặt bằng", "2.4. Công tác giải phóng mặt bằng")
+
+
+def test_a_heading_does_not_answer_a_question_about_what_it_heads(searcher):
+    top = searcher.search("nghị quyết 6 tháng cuối năm 2020 nói gì về phòng cháy chữa cháy", k=1).results[0]
+    assert top.passage.text.startswith("6.2.") and not top.answer.startswith(("6.2", "Công tác đảm bảo"))
