@@ -167,10 +167,11 @@ def present_year(documents: Iterable, today: dt.date | None = None) -> int | Non
     """The archive's present: the year its newest document was issued (its date's, else
     the first year it is about: a report on 6 tháng đầu năm 2024 is of 2024), or today's
     year when that is later than today; None for an empty archive."""
-    years = [int(d.date[:4]) if d.date[:4].isdigit() else min(d.years) for d in documents if d.date[:4].isdigit() or d.years]
-    if not years:
-        return None
-    return min(max(years), (today or dt.date.today()).year)
+    def issued(d) -> int | None:
+        return int(d.date[:4]) if d.date[:4].isdigit() else min(d.years, default=None)
+
+    years = [y for y in map(issued, documents) if y is not None]
+    return min(max(years), (today or dt.date.today()).year) if years else None
 
 
 def abbreviation_runs(text: str) -> Counter:
